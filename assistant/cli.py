@@ -1,0 +1,286 @@
+"""The ``assistant`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.errors import AssistantError
+from assistant.logging_setup import configure_logging
+from assistant.services import Services, build_services
+from assistant.settings import Settings
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Product errors become a one-line message and exit code 2, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except AssistantError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Domain assistant: grounded answers to medical and legal questions."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    ctx.obj = settings
+
+
+def services_of(ctx: click.Context) -> Services:
+    if not isinstance(ctx.obj, Services):
+        ctx.obj = build_services(ctx.obj)
+    return ctx.obj
+
+
+@main.command("init-db")
+@click.pass_context
+@handle_errors
+def init_db(ctx: click.Context) -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    services = services_of(ctx)
+    services.db.upgrade()
+    click.echo(f"database ready: {services.db.engine.url.render_as_string(hide_password=True)}")
+
+
+@main.command("create-user")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["user", "reviewer", "admin"]), default="user")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="At least 8 characters (prompted when left out).")
+@click.pass_context
+@handle_errors
+def create_user_command(ctx: click.Context, email: str, role: str, password: str) -> None:
+    """Create a user account."""
+    from assistant.users import create_user
+
+    services = services_of(ctx)
+    services.db.upgrade()
+    user_id = create_user(services.db, email, password, role)
+    click.echo(f"created {role} {email} (id {user_id})")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--collection", default=None, help="Collection for every document (default: "
+              "the record's own, else the folder name).")
+@click.pass_context
+@handle_errors
+def ingest(ctx: click.Context, paths: tuple[Path, ...], collection: str | None) -> None:
+    """Ingest JSONL, txt, md, html and pdf files (folders are walked)."""
+
+    services = services_of(ctx)
+    services.db.upgrade()
+    report = _ingest_with_progress(services, list(paths), collection)
+    _print_ingest_report(report)
+    if report.errors:
+        sys.exit(1 if report.documents_added + report.documents_unchanged == 0 else 0)
+
+
+def _ingest_with_progress(services: Services, paths: list[Path], collection: str | None) -> Any:
+    from tqdm import tqdm
+
+    from assistant.corpus import ingest_paths
+
+    with tqdm(total=1000, unit="‰", desc="ingest", leave=False,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+        def progress(fraction: float, message: str) -> None:
+            bar.n = int(fraction * 1000)
+            bar.set_postfix_str(message, refresh=True)
+
+        return ingest_paths(services, paths, collection, progress)
+
+
+def _print_ingest_report(report: Any) -> None:
+    click.echo(
+        f"documents: {report.documents_added} added, {report.documents_replaced} replaced, "
+        f"{report.documents_unchanged} unchanged; passages embedded: {report.chunks_added}"
+    )
+    for error in report.errors[:20]:
+        click.echo(f"  not ingested: {error}", err=True)
+    if len(report.errors) > 20:
+        click.echo(f"  ... and {len(report.errors) - 20} more", err=True)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--collection", default=None, help="Search only this collection.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def ask(ctx: click.Context, question: str, collection: str | None, as_json: bool) -> None:
+    """Answer a question from the corpus, with citations."""
+    from safety.guards import check_question, normalise_question
+
+    services = services_of(ctx)
+    question = normalise_question(question)
+    verdict = check_question(question, services.settings.safety.max_question_chars)
+    if not verdict.allowed:
+        raise click.UsageError(verdict.message)
+    if collection is not None and collection not in services.settings.collections:
+        raise click.UsageError(f"unknown collection {collection!r}")
+    if as_json:
+        answer = services.pipeline.answer(question, collection)
+    else:
+        answer = None
+        for event in services.pipeline.stream(question, collection):
+            if event.kind == "token":
+                click.echo(event.data, nl=False)
+            elif event.kind == "done":
+                answer = event.data
+        click.echo()
+    assert answer is not None
+    citations = [
+        {"n": c.n, "doc_id": c.doc_id, "title": c.title, "start": c.start, "end": c.end,
+         "score": c.score, "source_url": c.source_url}
+        for c in answer.citations
+    ]
+    if as_json:
+        click.echo(json.dumps({
+            "answer": answer.text, "citations": citations, "flagged": answer.flagged,
+            "flags": answer.flags, "timings": answer.timings,
+        }))
+        return
+    click.echo("\nSources:")
+    for c in answer.citations or answer.sources:
+        click.echo(f"  [{c.n}] {c.title} ({c.doc_id}) {c.source_url}")
+    if answer.flagged:
+        click.echo(f"Flagged for review: {', '.join(answer.flags)}")
+
+
+@main.command()
+@click.option("--beat/--no-beat", default=True, help="Also run the periodic scheduler.")
+@click.pass_context
+@handle_errors
+def worker(ctx: click.Context, beat: bool) -> None:
+    """Run a Celery worker (with the scheduler, by default)."""
+    from web import create_app
+
+    app = create_app(services_of(ctx))
+    celery_app = app.extensions["celery"]
+    concurrency = ctx.obj.settings.broker.worker_concurrency
+    argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}"]
+    if beat:
+        argv.append("--beat")
+    celery_app.worker_main(argv)
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default from settings).")
+@click.option("--port", type=int, default=None, help="Port (default from settings).")
+@click.option("--worker/--no-worker", "with_worker", default=True,
+              help="Start a Celery worker and scheduler beside the web server.")
+@click.option("--ingest/--no-ingest", "with_ingest", default=True,
+              help="Ingest the default corpus first when no index exists.")
+@click.pass_context
+@handle_errors
+def serve(ctx: click.Context, host: str | None, port: int | None, with_worker: bool,
+          with_ingest: bool) -> None:
+    """Run the whole product on this machine: web server, worker and scheduler."""
+    from assistant.corpus import default_corpus_paths
+    from assistant.users import ensure_admin
+    from web.server import run_server
+
+    services = services_of(ctx)
+    settings = services.settings
+    if host:
+        settings.web.host = host
+    if port:
+        settings.web.port = port
+    services.db.upgrade()
+    password = ensure_admin(services.db, settings.web.admin_email, settings.web.admin_password)
+    if with_ingest and not services.index.exists():
+        click.echo("No index yet: ingesting the default corpus (one time; progress below).")
+        report = _ingest_with_progress(services, default_corpus_paths(services), None)
+        _print_ingest_report(report)
+    worker_process = _start_worker() if with_worker else None
+    url = f"http://{settings.web.host}:{settings.web.port}/"
+    click.echo(f"\n  Domain assistant: {url}")
+    if password:
+        click.echo(f"  Admin login: {settings.web.admin_email} / {password}  (shown once; "
+                   "change it or create accounts with `assistant create-user`)")
+    else:
+        click.echo(f"  Admin login: {settings.web.admin_email} (password set earlier)")
+    click.echo("")
+    try:
+        run_server(settings, services)
+    finally:
+        if worker_process is not None:
+            worker_process.send_signal(signal.SIGTERM)
+            try:
+                worker_process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker_process.kill()
+
+
+def _start_worker() -> subprocess.Popen[bytes]:
+    # Same interpreter and environment, so the worker reads the same settings.
+    return subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", "worker", "--beat"], env=os.environ.copy()
+    )
+
+
+@main.group("eval")
+def eval_group() -> None:
+    """Measure quality on a labelled file."""
+
+
+@eval_group.command("retrieval")
+@click.option("--qa", "qa_path", required=True, type=click.Path(path_type=Path),
+              help="JSONL with question, doc_id and answer_char_start/end or evidence_spans.")
+@click.option("--k", default=5, show_default=True, type=click.IntRange(1, 40),
+              help="Chunks counted for passage recall.")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid",
+              show_default=True)
+@click.option("--collection", default=None, help="Search only this collection.")
+@click.option("--limit", type=click.IntRange(1, None), default=None,
+              help="Use only the first N questions.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def eval_retrieval(ctx: click.Context, qa_path: Path, k: int, mode: str,
+                   collection: str | None, limit: int | None, as_json: bool) -> None:
+    """Document recall@1/5/10, MRR@10 and passage recall@5 of the search."""
+    from tqdm import tqdm
+
+    from assistant.errors import IndexNotReady
+    from assistant.evaluation import evaluate_retrieval, retrieval_cases
+    from retrieval.types import IndexMissing
+
+    services = services_of(ctx)
+    cases = retrieval_cases(qa_path, limit)
+    try:
+        services.index.current()
+    except IndexMissing as exc:
+        raise IndexNotReady(str(exc)) from exc
+    with tqdm(total=len(cases), desc=f"eval retrieval ({mode})", leave=False,
+              disable=None) as bar:
+        figures = evaluate_retrieval(
+            lambda q, depth: services.index.search(q, depth, collection, mode=mode),
+            cases, k=k, progress=bar.update,
+        )
+    if as_json:
+        click.echo(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            click.echo(f"{key:>18}: {value}")
+
+
+if __name__ == "__main__":
+    main()

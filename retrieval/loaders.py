@@ -1,0 +1,158 @@
+"""Read documents from JSONL, plain text, Markdown, HTML and PDF files.
+
+Each file is loaded on its own: a bad file yields an error message, the rest still load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.types import Document
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = {".jsonl", ".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
+
+
+@dataclass(frozen=True)
+class LoadError:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def iter_files(paths: list[Path]) -> Iterator[Path]:
+    """Files under the given paths (folders are walked), in a stable order."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+            )
+        else:
+            yield path
+
+
+def load_paths(
+    paths: list[Path], collection: str | None
+) -> Iterator[Document | LoadError]:
+    """Documents from every file; ``collection`` overrides what the file or folder says."""
+    for path in iter_files(paths):
+        if not path.exists():
+            yield LoadError(str(path), "no such file")
+            continue
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            yield LoadError(str(path), f"unsupported file type {suffix or '(none)'}")
+            continue
+        default_collection = collection or _collection_from_path(path)
+        try:
+            if suffix == ".jsonl":
+                yield from _load_jsonl(path, collection, default_collection)
+            else:
+                yield _load_single(path, default_collection)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            yield LoadError(str(path), str(exc))
+
+
+def _collection_from_path(path: Path) -> str:
+    # data/corpus/<collection>/file.jsonl: the folder names the collection.
+    return path.parent.name or "default"
+
+
+def _load_jsonl(path: Path, override: str | None, default: str) -> Iterator[Document | LoadError]:
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield LoadError(where, f"invalid JSON ({exc.msg})")
+                continue
+            if not isinstance(record, dict):
+                yield LoadError(where, "a record must be a JSON object")
+                continue
+            doc_id, text = record.get("id"), record.get("text")
+            if not isinstance(doc_id, str) or not doc_id.strip():
+                yield LoadError(where, "missing string field 'id'")
+                continue
+            if not isinstance(text, str) or not text.strip():
+                yield LoadError(where, "missing non-empty string field 'text'")
+                continue
+            yield Document(
+                doc_id=doc_id.strip(),
+                title=str(record.get("title") or doc_id).strip(),
+                text=text,
+                collection=override or str(record.get("collection") or default),
+                source_url=str(record.get("source_url") or ""),
+            )
+
+
+def _load_single(path: Path, collection: str) -> Document:
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        title, text = _read_pdf(path)
+    elif suffix in {".html", ".htm"}:
+        title, text = _read_html(path.read_text(encoding="utf-8", errors="replace"))
+    else:
+        text = path.read_text(encoding="utf-8")
+        title = _markdown_title(text) if suffix in {".md", ".markdown"} else ""
+    if not text.strip():
+        raise ValueError("no text found")
+    return Document(
+        doc_id=f"{collection}:{path.stem}",
+        title=title or path.stem.replace("_", " ").replace("-", " "),
+        text=text,
+        collection=collection,
+        source_url=path.resolve().as_uri(),
+    )
+
+
+def _markdown_title(text: str) -> str:
+    match = re.search(r"^#\s+(.+)$", text, flags=re.MULTILINE)
+    return match.group(1).strip() if match else ""
+
+
+_BLOCK_TAGS = "p,li,h1,h2,h3,h4,h5,h6,pre,td,th,dt,dd,blockquote"
+
+
+def _read_html(html: str) -> tuple[str, str]:
+    """Title and readable text of an HTML page: one block element per paragraph."""
+    from selectolax.parser import HTMLParser
+
+    tree = HTMLParser(html)
+    for node in tree.css("script,style,noscript,nav,header,footer,aside,form,iframe,svg"):
+        node.decompose()
+    title_node = tree.css_first("title") or tree.css_first("h1")
+    title = title_node.text(strip=True) if title_node else ""
+    root = tree.body or tree.root
+    blocks = []
+    if root is not None:
+        for node in root.css(_BLOCK_TAGS):
+            text = " ".join(node.text(separator=" ").split())
+            if text:
+                blocks.append(text)
+        if not blocks:
+            blocks = [" ".join(root.text(separator=" ").split())]
+    return title, "\n\n".join(blocks)
+
+
+def _read_pdf(path: Path) -> tuple[str, str]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        pages = [page.extract_text() or "" for page in reader.pages]
+        title = str((reader.metadata or {}).get("/Title") or "")
+    except PdfReadError as exc:
+        raise ValueError(f"unreadable PDF ({exc})") from exc
+    return title, "\n\n".join(p.strip() for p in pages if p.strip())

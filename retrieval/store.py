@@ -1,0 +1,281 @@
+"""The versioned on-disk index: chunks, their vectors, FAISS and BM25, swapped atomically.
+
+Layout of ``index_dir``::
+
+    CURRENT            name of the version in service (replaced with os.replace)
+    v000007/           one complete, immutable version
+        manifest.json  counts, model, collection ranges
+        chunks.jsonl   one Chunk per line, in FAISS id order
+        vectors.npy    the chunk embeddings (so updates never re-embed unchanged documents)
+        dense.faiss    FAISS index over vectors.npy
+        bm25/          bm25s index over title + text
+
+A writer builds a new version in a temporary folder, renames it into place, then points
+CURRENT at it; a crash at any step leaves the previous version serving. Readers notice a
+new CURRENT and reload without a restart.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from retrieval.chunking import embedding_text
+from retrieval.search import Searcher
+from retrieval.types import Chunk, Hit, IndexMissing
+
+if TYPE_CHECKING:
+    from retrieval.embedding import Embedder
+
+logger = logging.getLogger(__name__)
+
+# Below this many chunks an exact (flat) index is fast enough and loses nothing.
+HNSW_THRESHOLD = 200_000
+
+
+class SearchSettings(Protocol):
+    candidates: int
+    rrf_k: int
+    dense_weight: float
+    bm25_weight: float
+    chunk_tokens: int
+    chunk_overlap_sentences: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    version: str
+    created_at: float
+    n_chunks: int
+    n_documents: int
+    dimension: int
+    embedding_model: str
+    collections: dict[str, list[int]]  # collection -> [first id, end id) in chunk order
+
+
+class IndexVersion:
+    """One loaded, immutable version: chunks, vectors and the two indexes."""
+
+    def __init__(self, path: Path) -> None:
+        import faiss
+
+        self.path = path
+        self.manifest = Manifest(**json.loads((path / "manifest.json").read_text()))
+        with (path / "chunks.jsonl").open(encoding="utf-8") as handle:
+            self.chunks = [Chunk(**json.loads(line)) for line in handle]
+        self.vectors = np.load(path / "vectors.npy", mmap_mode="r")
+        self.dense = faiss.read_index(str(path / "dense.faiss"))
+        self.searcher = Searcher(self.chunks, self.dense, path / "bm25", self.manifest.collections)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.version
+
+
+class IndexStore:
+    """Reads the version in service and writes new ones."""
+
+    def __init__(self, index_dir: Path, embedder: Embedder, settings: SearchSettings) -> None:
+        self.index_dir = Path(index_dir)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self.embedder = embedder
+        self.settings = settings
+        self._loaded: IndexVersion | None = None
+        self._load_lock = threading.Lock()
+
+    # ---- reading -------------------------------------------------------------------------
+    def current_name(self) -> str | None:
+        try:
+            return (self.index_dir / "CURRENT").read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def exists(self) -> bool:
+        return self.current_name() is not None
+
+    def current(self) -> IndexVersion:
+        """The version in service, reloaded when a writer has swapped in a newer one."""
+        name = self.current_name()
+        if name is None:
+            raise IndexMissing(
+                f"no index in {self.index_dir}; run `assistant ingest` on the corpus first"
+            )
+        loaded = self._loaded
+        if loaded is None or loaded.name != name:
+            with self._load_lock:
+                if self._loaded is None or self._loaded.name != name:
+                    started = time.perf_counter()
+                    self._loaded = IndexVersion(self.index_dir / name)
+                    logger.info("index %s loaded in %.2fs (%d chunks)", name,
+                                time.perf_counter() - started, self._loaded.manifest.n_chunks)
+                loaded = self._loaded
+        return loaded
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        collection: str | None = None,
+        candidates: int | None = None,
+        mode: str = "hybrid",
+    ) -> list[Hit]:
+        """The ``k`` best chunks for ``query``, fused from vector and BM25 rankings."""
+        version = self.current()
+        vector = self.embedder.encode_query(query)
+        return version.searcher.search(
+            query,
+            vector,
+            k=k,
+            collection=collection,
+            candidates=candidates or self.settings.candidates,
+            rrf_k=self.settings.rrf_k,
+            dense_weight=self.settings.dense_weight,
+            bm25_weight=self.settings.bm25_weight,
+            mode=mode,
+        )
+
+    # ---- writing -------------------------------------------------------------------------
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """One writer at a time, across processes (the web app and workers)."""
+        with (self.index_dir / ".lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def write_version(
+        self,
+        keep_doc_ids: set[str] | None,
+        new_chunks: list[Chunk],
+        new_vectors: np.ndarray,
+        n_documents: int,
+    ) -> str:
+        """Write a version made of the current one's chunks of ``keep_doc_ids`` plus new ones.
+
+        ``keep_doc_ids=None`` keeps nothing of the current version (a full rebuild).
+        Returns the new version's name. Call under ``writer_lock``.
+        """
+        old_chunks: list[Chunk] = []
+        old_vectors = np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        if keep_doc_ids and self.exists():
+            current = self.current()
+            keep = [i for i, c in enumerate(current.chunks) if c.doc_id in keep_doc_ids]
+            old_chunks = [current.chunks[i] for i in keep]
+            old_vectors = np.asarray(current.vectors[keep], dtype=np.float32)
+        chunks = old_chunks + new_chunks
+        vectors = np.concatenate([old_vectors, new_vectors.astype(np.float32)], axis=0)
+        # Chunks are stored grouped by collection so that a collection filter is an id range.
+        order = sorted(range(len(chunks)), key=lambda i: (chunks[i].collection, i))
+        chunks = [chunks[i] for i in order]
+        vectors = vectors[order] if len(order) else vectors
+        return self._write(chunks, vectors, n_documents)
+
+    def _write(self, chunks: list[Chunk], vectors: np.ndarray, n_documents: int) -> str:
+        import bm25s
+        import faiss
+
+        from retrieval.search import bm25_tokenize
+
+        name = self._next_version_name()
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.index_dir))
+        try:
+            collections: dict[str, list[int]] = {}
+            for i, chunk in enumerate(chunks):
+                collections.setdefault(chunk.collection, [i, i + 1])[1] = i + 1
+            with (staging / "chunks.jsonl").open("w", encoding="utf-8") as handle:
+                for chunk in chunks:
+                    handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
+            np.save(staging / "vectors.npy", vectors)
+            faiss.write_index(build_dense_index(vectors), str(staging / "dense.faiss"))
+            bm25 = bm25s.BM25()
+            bm25.index(bm25_tokenize([embedding_text(c) for c in chunks]), show_progress=False)
+            bm25.save(str(staging / "bm25"), show_progress=False)
+            manifest = Manifest(
+                version=name,
+                created_at=time.time(),
+                n_chunks=len(chunks),
+                n_documents=n_documents,
+                dimension=int(vectors.shape[1]),
+                embedding_model=str(self.embedder.model_path),
+                collections=collections,
+            )
+            (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1))
+            _fsync_tree(staging)
+            final = self.index_dir / name
+            os.replace(staging, final)
+            self._point_current_at(name)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self._prune(keep=2)
+        logger.info("index %s written: %d chunks", name, len(chunks))
+        return name
+
+    def _next_version_name(self) -> str:
+        numbers = [int(p.name[1:]) for p in self.index_dir.glob("v[0-9]*") if p.name[1:].isdigit()]
+        return f"v{max(numbers, default=0) + 1:06d}"
+
+    def _point_current_at(self, name: str) -> None:
+        pointer = self.index_dir / "CURRENT.tmp"
+        with pointer.open("w") as handle:
+            handle.write(name)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(pointer, self.index_dir / "CURRENT")
+
+    def _prune(self, keep: int) -> None:
+        """Remove old versions (and abandoned staging folders), keeping the newest ``keep``."""
+        current = self.current_name()
+        versions = sorted(p for p in self.index_dir.glob("v[0-9]*") if p.is_dir())
+        for path in versions[:-keep]:
+            if path.name != current:
+                shutil.rmtree(path, ignore_errors=True)
+        for path in self.index_dir.glob(".v*-*"):
+            if path.is_dir() and time.time() - path.stat().st_mtime > 3600:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def embed_chunks(self, chunks: list[Chunk], show_progress: bool = False) -> np.ndarray:
+        return self.embedder.encode([embedding_text(c) for c in chunks], show_progress)
+
+
+def build_dense_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
+    """Exact inner-product search below the threshold, HNSW above it."""
+    import faiss
+
+    dimension = int(vectors.shape[1]) if vectors.ndim == 2 and vectors.shape[1] else 384
+    if len(vectors) >= HNSW_THRESHOLD:
+        index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    else:
+        index = faiss.IndexFlatIP(dimension)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def iter_batches(items: list[Chunk], size: int) -> Iterable[list[Chunk]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,63 @@
+"""Plain data passed between the retrieval stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source document, as loaded from a file."""
+
+    doc_id: str
+    title: str
+    text: str
+    collection: str
+    source_url: str = ""
+    metadata: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document; ``text == document.text[start:end]``."""
+
+    doc_id: str
+    title: str
+    collection: str
+    source_url: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by a search, with its fused score and the dense similarity."""
+
+    chunk: Chunk
+    score: float
+    dense_score: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingestion did."""
+
+    documents_added: int
+    documents_replaced: int
+    documents_unchanged: int
+    chunks_added: int
+    errors: tuple[str, ...] = ()
+
+
+class RetrievalError(Exception):
+    """Base of the errors retrieval raises on purpose."""
+
+
+class EmbeddingModelMissing(RetrievalError):
+    """The configured embedding model folder does not exist or cannot be loaded."""
+
+
+class IndexMissing(RetrievalError):
+    """No index version has been written yet."""

@@ -1,0 +1,1 @@
+"""PII detection and scrubbing, input and output guards, and flag rules."""

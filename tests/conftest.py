@@ -1,0 +1,140 @@
+"""Shared fixtures: real models loaded once per session, a small real index built once.
+
+Nothing here is a mock: the index is FAISS + BM25 over real MedQuAD and CUAD documents,
+the embedder is all-MiniLM-L6-v2, the LLM is SmolLM2 in llama.cpp, the PII engine is
+Presidio with spaCy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from assistant.services import Services  # noqa: E402
+from assistant.settings import PROJECT_ROOT, Settings  # noqa: E402
+from retrieval.types import Document  # noqa: E402
+
+TESTS_DATA = Path(__file__).parent / "data"
+CORPUS = PROJECT_ROOT / "data" / "corpus"
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def fixture_documents() -> list[Document]:
+    """30 MedQuAD pages (diabetes, asthma, leukemia, ...) and the start of one CUAD contract."""
+    wanted = set(json.loads((TESTS_DATA / "fixture_doc_ids.json").read_text()))
+    documents = []
+    with (CORPUS / "medical" / "medquad_docs.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record["id"] in wanted:
+                documents.append(Document(record["id"], record["title"], record["text"],
+                                          "medical", record["source_url"]))
+    with (CORPUS / "legal" / "cuad_docs.jsonl").open(encoding="utf-8") as handle:
+        record = json.loads(handle.readline())
+        documents.append(Document(record["id"], record["title"], record["text"][:12000],
+                                  "legal", record["source_url"]))
+    return documents
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    return Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def shared_models(tmp_path_factory: pytest.TempPathFactory) -> Services:
+    """A Services whose embedder, LLM and PII engine other fixtures reuse (loaded once)."""
+    services = Services(make_settings(tmp_path_factory.mktemp("models")))
+    _ = services.embedder, services.scrubber
+    return services
+
+
+def services_with_shared_models(settings: Settings, shared: Services) -> Services:
+    services = Services(settings)
+    for part in ("embedder", "scrubber", "llm"):
+        if shared.loaded(part):
+            services._parts[part] = getattr(shared, part)
+    services._parts.setdefault("embedder", shared.embedder)
+    services._parts.setdefault("scrubber", shared.scrubber)
+    return services
+
+
+@pytest.fixture(scope="session")
+def indexed_services(tmp_path_factory: pytest.TempPathFactory, shared_models: Services) -> Services:
+    """Services over a fresh SQLite database and a small real index, built once."""
+    from assistant.corpus import ingest_documents
+
+    services = services_with_shared_models(
+        make_settings(tmp_path_factory.mktemp("indexed")), shared_models
+    )
+    services.db.upgrade()
+    ingest_documents(services, fixture_documents())
+    return services
+
+
+@pytest.fixture()
+def fresh_services(tmp_path: Path, shared_models: Services) -> Iterator[Services]:
+    """Services on an empty database and index in a temporary folder."""
+    services = services_with_shared_models(make_settings(tmp_path / "var"), shared_models)
+    services.db.upgrade()
+    yield services
+    services.close()
+
+
+def postgres_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+                             connect_timeout=2):
+            return True
+    except Exception:
+        return False
+
+
+def redis_available() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture()
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 in CI")
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    import psycopg
+
+    name = f"assistant_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+                         autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+                             autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture()
+def redis_url() -> str:
+    if not redis_available():
+        if os.environ.get("CI"):
+            pytest.fail("Redis is not reachable on 127.0.0.1:6379 in CI")
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    return REDIS_URL
