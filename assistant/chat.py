@@ -152,7 +152,8 @@ class ChatService:
         except Exception:
             logger.exception("answer for message %s failed", turn.user_message_id)
             yield StreamEvent(
-                "error", {"error": "internal", "message": "The answer failed; please try again."}
+                "error",
+                {"error": "internal_error", "message": "The answer failed; please try again."},
             )
 
     def _store_answer(self, turn: Turn, answer: Answer) -> dict[str, Any]:
@@ -200,30 +201,45 @@ class ChatService:
         """One conversation of this user with its messages; NotFound for anyone else's."""
         with self.services.db.session() as session:
             conversation = self._own_conversation(session, user_id, conversation_id)
-            ratings = dict(session.execute(
-                select(models.Feedback.message_id, func.max(models.Feedback.rating))
-                .join(models.Message, models.Message.id == models.Feedback.message_id)
-                .where(models.Message.conversation_id == conversation_id)
-                .group_by(models.Feedback.message_id)
-            ).all())
-            held = set(session.scalars(
-                select(models.ReviewItem.message_id)
-                .join(models.Message, models.Message.id == models.ReviewItem.message_id)
-                .where(models.Message.conversation_id == conversation_id,
-                       models.ReviewItem.held.is_(True),
-                       models.ReviewItem.state == models.ReviewState.PENDING)
-            ))
+            ratings = dict(
+                session.execute(
+                    select(models.Feedback.message_id, func.max(models.Feedback.rating))
+                    .join(models.Message, models.Message.id == models.Feedback.message_id)
+                    .where(models.Message.conversation_id == conversation_id)
+                    .group_by(models.Feedback.message_id)
+                ).all()
+            )
+            held = set(
+                session.scalars(
+                    select(models.ReviewItem.message_id)
+                    .join(models.Message, models.Message.id == models.ReviewItem.message_id)
+                    .where(
+                        models.Message.conversation_id == conversation_id,
+                        models.ReviewItem.held.is_(True),
+                        models.ReviewItem.state == models.ReviewState.PENDING,
+                    )
+                )
+            )
             messages = [
                 MessageView(
-                    id=m.id, role=m.role, content=m.content, citations=list(m.citations or []),
-                    flagged=m.flagged, flags=list(m.flags or []), held=m.id in held,
-                    created_at=m.created_at, rating=ratings.get(m.id),
+                    id=m.id,
+                    role=m.role,
+                    content=m.content,
+                    citations=list(m.citations or []),
+                    flagged=m.flagged,
+                    flags=list(m.flags or []),
+                    held=m.id in held,
+                    created_at=m.created_at,
+                    rating=ratings.get(m.id),
                 )
                 for m in conversation.messages
             ]
             return ConversationView(
-                conversation.id, conversation.title, conversation.collection,
-                conversation.updated_at, messages,
+                conversation.id,
+                conversation.title,
+                conversation.collection,
+                conversation.updated_at,
+                messages,
             )
 
     @staticmethod
@@ -252,16 +268,20 @@ class ChatService:
             raise InvalidInput("'rating' must be 1 (thumbs up) or -1 (thumbs down)")
         correction = _optional_text(correction, "correction", MAX_CORRECTION_CHARS)
         reason = _optional_text(reason, "reason", MAX_REASON_CHARS)
-        scrub = self.services.scrubber.scrub
+        # Scrub before opening the transaction; a bare thumbs needs no PII engine at all.
+        correction = self.services.scrubber.scrub(correction) if correction else None
+        reason = self.services.scrubber.scrub(reason) if reason else None
         with self.services.db.session() as session:
             message = session.get(models.Message, message_id)
             if message is None or message.role != "assistant":
                 raise NotFound(f"no answer {message_id}")
             self._own_conversation(session, user_id, message.conversation_id)
             feedback = models.Feedback(
-                message_id=message_id, user_id=user_id, rating=rating,
-                correction=scrub(correction) if correction else None,
-                reason=scrub(reason) if reason else None,
+                message_id=message_id,
+                user_id=user_id,
+                rating=rating,
+                correction=correction,
+                reason=reason,
             )
             session.add(feedback)
             if rating < 0:
@@ -293,9 +313,15 @@ class ChatService:
             before_start = max(0, start - context_chars)
             after_end = min(len(text), end + context_chars)
             return PassageView(
-                doc_id=document.doc_id, title=document.title, source_url=document.source_url,
-                collection=document.collection, before=text[before_start:start],
-                passage=text[start:end], after=text[end:after_end], start=start, end=end,
+                doc_id=document.doc_id,
+                title=document.title,
+                source_url=document.source_url,
+                collection=document.collection,
+                before=text[before_start:start],
+                passage=text[start:end],
+                after=text[end:after_end],
+                start=start,
+                end=end,
             )
 
 

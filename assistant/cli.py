@@ -62,8 +62,13 @@ def init_db(ctx: click.Context) -> None:
 @main.command("create-user")
 @click.argument("email")
 @click.option("--role", type=click.Choice(["user", "reviewer", "admin"]), default="user")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="At least 8 characters (prompted when left out).")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 8 characters (prompted when left out).",
+)
 @click.pass_context
 @handle_errors
 def create_user_command(ctx: click.Context, email: str, role: str, password: str) -> None:
@@ -78,8 +83,11 @@ def create_user_command(ctx: click.Context, email: str, role: str, password: str
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--collection", default=None, help="Collection for every document (default: "
-              "the record's own, else the folder name).")
+@click.option(
+    "--collection",
+    default=None,
+    help="Collection for every document (default: the record's own, else the folder name).",
+)
 @click.pass_context
 @handle_errors
 def ingest(ctx: click.Context, paths: tuple[Path, ...], collection: str | None) -> None:
@@ -98,8 +106,14 @@ def _ingest_with_progress(services: Services, paths: list[Path], collection: str
 
     from assistant.corpus import ingest_paths
 
-    with tqdm(total=1000, unit="‰", desc="ingest", leave=False,
-              bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+    with tqdm(
+        total=1000,
+        unit="‰",
+        desc="ingest",
+        leave=False,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}",
+    ) as bar:
+
         def progress(fraction: float, message: str) -> None:
             bar.n = int(fraction * 1000)
             bar.set_postfix_str(message, refresh=True)
@@ -147,15 +161,29 @@ def ask(ctx: click.Context, question: str, collection: str | None, as_json: bool
         click.echo()
     assert answer is not None
     citations = [
-        {"n": c.n, "doc_id": c.doc_id, "title": c.title, "start": c.start, "end": c.end,
-         "score": c.score, "source_url": c.source_url}
+        {
+            "n": c.n,
+            "doc_id": c.doc_id,
+            "title": c.title,
+            "start": c.start,
+            "end": c.end,
+            "score": c.score,
+            "source_url": c.source_url,
+        }
         for c in answer.citations
     ]
     if as_json:
-        click.echo(json.dumps({
-            "answer": answer.text, "citations": citations, "flagged": answer.flagged,
-            "flags": answer.flags, "timings": answer.timings,
-        }))
+        click.echo(
+            json.dumps(
+                {
+                    "answer": answer.text,
+                    "citations": citations,
+                    "flagged": answer.flagged,
+                    "flags": answer.flags,
+                    "timings": answer.timings,
+                }
+            )
+        )
         return
     click.echo("\nSources:")
     for c in answer.citations or answer.sources:
@@ -172,7 +200,7 @@ def worker(ctx: click.Context, beat: bool) -> None:
     """Run a Celery worker (with the scheduler, by default)."""
     from web import create_app
 
-    app = create_app(services_of(ctx))
+    app = create_app(services=services_of(ctx))
     celery_app = app.extensions["celery"]
     concurrency = ctx.obj.settings.broker.worker_concurrency
     argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}"]
@@ -184,17 +212,27 @@ def worker(ctx: click.Context, beat: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default from settings).")
 @click.option("--port", type=int, default=None, help="Port (default from settings).")
-@click.option("--worker/--no-worker", "with_worker", default=True,
-              help="Start a Celery worker and scheduler beside the web server.")
-@click.option("--ingest/--no-ingest", "with_ingest", default=True,
-              help="Ingest the default corpus first when no index exists.")
+@click.option(
+    "--worker/--no-worker",
+    "with_worker",
+    default=True,
+    help="Start a Celery worker and scheduler beside the web server.",
+)
+@click.option(
+    "--ingest/--no-ingest",
+    "with_ingest",
+    default=True,
+    help="Ingest the default corpus first when no index exists.",
+)
 @click.pass_context
 @handle_errors
-def serve(ctx: click.Context, host: str | None, port: int | None, with_worker: bool,
-          with_ingest: bool) -> None:
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, with_worker: bool, with_ingest: bool
+) -> None:
     """Run the whole product on this machine: web server, worker and scheduler."""
     from assistant.corpus import default_corpus_paths
     from assistant.users import ensure_admin
+    from retrieval.store import current_version_name
     from web.server import run_server
 
     services = services_of(ctx)
@@ -205,16 +243,19 @@ def serve(ctx: click.Context, host: str | None, port: int | None, with_worker: b
         settings.web.port = port
     services.db.upgrade()
     password = ensure_admin(services.db, settings.web.admin_email, settings.web.admin_password)
-    if with_ingest and not services.index.exists():
+    if with_ingest and current_version_name(settings.index_dir) is None:
+        # In a child process: torch must not be loaded in the server's master before it forks.
         click.echo("No index yet: ingesting the default corpus (one time; progress below).")
-        report = _ingest_with_progress(services, default_corpus_paths(services), None)
-        _print_ingest_report(report)
+        paths = [str(p) for p in default_corpus_paths(services)]
+        subprocess.run([sys.executable, "-m", "assistant.cli", "ingest", *paths], check=False)
     worker_process = _start_worker() if with_worker else None
     url = f"http://{settings.web.host}:{settings.web.port}/"
     click.echo(f"\n  Domain assistant: {url}")
     if password:
-        click.echo(f"  Admin login: {settings.web.admin_email} / {password}  (shown once; "
-                   "change it or create accounts with `assistant create-user`)")
+        click.echo(
+            f"  Admin login: {settings.web.admin_email} / {password}  (shown once; "
+            "change it or create accounts with `assistant create-user`)"
+        )
     else:
         click.echo(f"  Admin login: {settings.web.admin_email} (password set earlier)")
     click.echo("")
@@ -242,20 +283,39 @@ def eval_group() -> None:
 
 
 @eval_group.command("retrieval")
-@click.option("--qa", "qa_path", required=True, type=click.Path(path_type=Path),
-              help="JSONL with question, doc_id and answer_char_start/end or evidence_spans.")
-@click.option("--k", default=5, show_default=True, type=click.IntRange(1, 40),
-              help="Chunks counted for passage recall.")
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid",
-              show_default=True)
+@click.option(
+    "--qa",
+    "qa_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="JSONL with question, doc_id and answer_char_start/end or evidence_spans.",
+)
+@click.option(
+    "--k",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 40),
+    help="Chunks counted for passage recall.",
+)
+@click.option(
+    "--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True
+)
 @click.option("--collection", default=None, help="Search only this collection.")
-@click.option("--limit", type=click.IntRange(1, None), default=None,
-              help="Use only the first N questions.")
+@click.option(
+    "--limit", type=click.IntRange(1, None), default=None, help="Use only the first N questions."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @handle_errors
-def eval_retrieval(ctx: click.Context, qa_path: Path, k: int, mode: str,
-                   collection: str | None, limit: int | None, as_json: bool) -> None:
+def eval_retrieval(
+    ctx: click.Context,
+    qa_path: Path,
+    k: int,
+    mode: str,
+    collection: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """Document recall@1/5/10, MRR@10 and passage recall@5 of the search."""
     from tqdm import tqdm
 
@@ -269,11 +329,12 @@ def eval_retrieval(ctx: click.Context, qa_path: Path, k: int, mode: str,
         services.index.current()
     except IndexMissing as exc:
         raise IndexNotReady(str(exc)) from exc
-    with tqdm(total=len(cases), desc=f"eval retrieval ({mode})", leave=False,
-              disable=None) as bar:
+    with tqdm(total=len(cases), desc=f"eval retrieval ({mode})", leave=False, disable=None) as bar:
         figures = evaluate_retrieval(
             lambda q, depth: services.index.search(q, depth, collection, mode=mode),
-            cases, k=k, progress=bar.update,
+            cases,
+            k=k,
+            progress=bar.update,
         )
     if as_json:
         click.echo(json.dumps(figures))

@@ -57,9 +57,9 @@ def ingest_documents(
     report_errors = tuple(errors or ())
     with store.writer_lock():
         with services.db.session() as session:
-            known = dict(session.execute(
-                select(models.Document.doc_id, models.Document.content_hash)
-            ).all())
+            known = dict(
+                session.execute(select(models.Document.doc_id, models.Document.content_hash)).all()
+            )
         cleaned = clean_documents(documents)
         to_index = [(d, digest) for d, digest in cleaned if known.get(d.doc_id) != digest]
         unchanged = len(cleaned) - len(to_index)

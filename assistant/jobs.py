@@ -47,9 +47,7 @@ def report_progress(db: Database, job_id: int, progress: float, message: str) ->
             job.message = message[:2000]
 
 
-def finish_job(
-    db: Database, job_id: int, result: dict[str, Any], error: str | None = None
-) -> None:
+def finish_job(db: Database, job_id: int, result: dict[str, Any], error: str | None = None) -> None:
     with db.session() as session:
         job = session.get(models.Job, job_id)
         if job is None:

@@ -12,8 +12,16 @@ def configure_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # Libraries that are chatty at INFO, or that try the network and log tracebacks offline.
-    for name in ("sentence_transformers", "httpx", "urllib3", "tldextract", "presidio-analyzer",
-                 "faiss.loader", "bm25s", "alembic"):
+    for name in (
+        "sentence_transformers",
+        "httpx",
+        "urllib3",
+        "tldextract",
+        "presidio-analyzer",
+        "faiss.loader",
+        "bm25s",
+        "alembic",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("tldextract").setLevel(logging.CRITICAL)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

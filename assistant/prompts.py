@@ -55,9 +55,7 @@ def build_prompt(
     fixed = count_tokens(SYSTEM_PROMPT) + count_tokens(question) + TEMPLATE_OVERHEAD_TOKENS
     room = context_tokens - answer_tokens - fixed
     if room < 0:
-        raise ContextOverflow(
-            "the question is too long for the model's context window; shorten it"
-        )
+        raise ContextOverflow("the question is too long for the model's context window; shorten it")
     sources: list[Source] = []
     for hit in hits:
         header = f"[{len(sources) + 1}] {hit.chunk.title}\n"
@@ -134,7 +132,7 @@ def attribute_sentences(answer: str, sources: list[Source], min_overlap: float =
                 best_n, best = n, overlap
         if best >= min_overlap:
             stripped = sentence.rstrip()
-            trailing = sentence[len(stripped):]
+            trailing = sentence[len(stripped) :]
             sentence = f"{stripped} [{best_n}]{trailing}"
         pieces.append(sentence)
     return "".join(pieces)

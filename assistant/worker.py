@@ -33,9 +33,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
         "imports": ["assistant.tasks"],
     }
-    if broker.url.startswith("sqla+"):
-        # The database transport polls; a short interval keeps round trips quick.
-        config["broker_transport_options"] = {"polling_interval": 0.2}
+    # kombu's SQLAlchemy transport hands every transport option to create_engine, so none
+    # are set here; it polls its tables once a second.
     return config
 
 

@@ -53,15 +53,19 @@ def _append_unit(units: list[Unit], text: str, start: int, end: int, blank_befor
 
 
 def _looks_like_heading(unit: str) -> bool:
-    return len(unit) < 80 and not unit.endswith((".", "?", "!", ":", ";", ",")) and (
-        unit.startswith("#") or unit.istitle() or unit.isupper()
+    return (
+        len(unit) < 80
+        and not unit.endswith((".", "?", "!", ":", ";", ","))
+        and (unit.startswith("#") or unit.istitle() or unit.isupper())
     )
 
 
 def _split_long_unit(text: str, unit: Unit, budget: int, count: TokenCounter) -> list[Unit]:
     """Cut a unit longer than the budget at word boundaries into pieces that fit."""
-    words = [(m.start() + unit.start, m.end() + unit.start)
-             for m in _WORD.finditer(text[unit.start:unit.end])]
+    words = [
+        (m.start() + unit.start, m.end() + unit.start)
+        for m in _WORD.finditer(text[unit.start : unit.end])
+    ]
     counts = count([text[s:e] for s, e in words])
     pieces: list[Unit] = []
     piece_start, used = words[0][0], 0
@@ -89,14 +93,14 @@ def chunk_document(
     units = split_units(text)
     if not units:
         return []
-    sizes = count_tokens([text[u.start:u.end] for u in units])
+    sizes = count_tokens([text[u.start : u.end] for u in units])
     fitted: list[tuple[Unit, int]] = []
     for unit, size in zip(units, sizes, strict=True):
         if size <= room:
             fitted.append((unit, size))
         else:
             pieces = _split_long_unit(text, unit, room, count_tokens)
-            piece_sizes = count_tokens([text[p.start:p.end] for p in pieces])
+            piece_sizes = count_tokens([text[p.start : p.end] for p in pieces])
             fitted.extend(zip(pieces, piece_sizes, strict=True))
 
     groups: list[list[tuple[Unit, int]]] = []
@@ -126,7 +130,7 @@ def chunk_document(
             source_url=document.source_url,
             start=group[0][0].start,
             end=group[-1][0].end,
-            text=text[group[0][0].start:group[-1][0].end],
+            text=text[group[0][0].start : group[-1][0].end],
         )
         for group in groups
     ]

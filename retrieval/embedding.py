@@ -33,8 +33,8 @@ class Embedder:
         self.batch_size = batch_size
         self._model = SentenceTransformer(str(model_path), device=device, local_files_only=True)
         self._tokenizer = self._model.tokenizer
-        self.dimension = int(self._model.get_embedding_dimension())
-        self.max_tokens = int(self._model.max_seq_length)
+        self.dimension = int(self._model.get_embedding_dimension() or 0)
+        self.max_tokens = int(self._model.max_seq_length or 256)
         # torch modules are not safe to call from two threads at once.
         self._lock = threading.Lock()
         logger.info("embedding model loaded from %s (%d-d)", model_path, self.dimension)

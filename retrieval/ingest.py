@@ -61,9 +61,9 @@ def chunk_documents(
     documents: list[tuple[Document, str]], count_tokens: TokenCounter, budget: int, overlap: int
 ) -> list[PreparedDocument]:
     return [
-        PreparedDocument(document, digest, tuple(
-            chunk_document(document, count_tokens, budget, overlap)
-        ))
+        PreparedDocument(
+            document, digest, tuple(chunk_document(document, count_tokens, budget, overlap))
+        )
         for document, digest in documents
     ]
 
@@ -74,7 +74,7 @@ def embed_in_batches(
     """Embeddings of all chunks, reporting progress between batches."""
     parts = []
     for start in range(0, len(chunks), EMBED_BATCH):
-        parts.append(store.embed_chunks(chunks[start:start + EMBED_BATCH]))
+        parts.append(store.embed_chunks(chunks[start : start + EMBED_BATCH]))
         if progress:
             done = min(start + EMBED_BATCH, len(chunks))
             progress(done / max(1, len(chunks)), f"embedded {done}/{len(chunks)} passages")

@@ -39,9 +39,7 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
             yield path
 
 
-def load_paths(
-    paths: list[Path], collection: str | None
-) -> Iterator[Document | LoadError]:
+def load_paths(paths: list[Path], collection: str | None) -> Iterator[Document | LoadError]:
     """Documents from every file; ``collection`` overrides what the file or folder says."""
     for path in iter_files(paths):
         if not path.exists():
@@ -126,9 +124,9 @@ _BLOCK_TAGS = "p,li,h1,h2,h3,h4,h5,h6,pre,td,th,dt,dd,blockquote"
 
 def _read_html(html: str) -> tuple[str, str]:
     """Title and readable text of an HTML page: one block element per paragraph."""
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser
 
-    tree = HTMLParser(html)
+    tree = LexborHTMLParser(html)
     for node in tree.css("script,style,noscript,nav,header,footer,aside,form,iframe,svg"):
         node.decompose()
     title_node = tree.css_first("title") or tree.css_first("h1")
@@ -152,7 +150,8 @@ def _read_pdf(path: Path) -> tuple[str, str]:
     try:
         reader = PdfReader(str(path))
         pages = [page.extract_text() or "" for page in reader.pages]
-        title = str((reader.metadata or {}).get("/Title") or "")
+        metadata: dict[str, object] = dict(reader.metadata or {})
+        title = str(metadata.get("/Title") or "")
     except PdfReadError as exc:
         raise ValueError(f"unreadable PDF ({exc})") from exc
     return title, "\n\n".join(p.strip() for p in pages if p.strip())

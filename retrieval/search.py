@@ -116,19 +116,20 @@ class Searcher:
 
         params = None
         if id_range is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorRange(*id_range))
+            params = faiss.SearchParameters(sel=faiss.IDSelectorRange(*id_range))  # type: ignore[call-arg]
         depth = min(depth, self.dense.ntotal)
         scores, ids = self.dense.search(query_vector.reshape(1, -1), depth, params=params)
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         return [i for i, _ in pairs], [s for _, s in pairs]
 
-    def bm25_ranking(
-        self, query: str, depth: int, id_range: tuple[int, int] | None
-    ) -> list[int]:
+    def bm25_ranking(self, query: str, depth: int, id_range: tuple[int, int] | None) -> list[int]:
         import bm25s
 
         tokens = bm25s.tokenize(
-            [query], stopwords="en", stemmer=_english_stemmer(), return_ids=False,
+            [query],
+            stopwords="en",
+            stemmer=_english_stemmer(),
+            return_ids=False,
             show_progress=False,
         )[0]
         known = [t for t in tokens if t in self.bm25.vocab_dict]
@@ -137,7 +138,7 @@ class Searcher:
         mask = None
         if id_range is not None:
             mask = np.zeros(len(self.chunks), dtype=np.float32)
-            mask[id_range[0]:id_range[1]] = 1.0
+            mask[id_range[0] : id_range[1]] = 1.0
         depth = min(depth, len(self.chunks))
         ids, scores = self.bm25.retrieve(
             [known], k=depth, show_progress=False, weight_mask=mask, n_threads=1

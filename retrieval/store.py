@@ -66,6 +66,14 @@ class Manifest:
     collections: dict[str, list[int]]  # collection -> [first id, end id) in chunk order
 
 
+def current_version_name(index_dir: Path) -> str | None:
+    """The version in service, read without loading anything (None before the first ingest)."""
+    try:
+        return (Path(index_dir) / "CURRENT").read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
 class IndexVersion:
     """One loaded, immutable version: chunks, vectors and the two indexes."""
 
@@ -98,10 +106,7 @@ class IndexStore:
 
     # ---- reading -------------------------------------------------------------------------
     def current_name(self) -> str | None:
-        try:
-            return (self.index_dir / "CURRENT").read_text().strip() or None
-        except FileNotFoundError:
-            return None
+        return current_version_name(self.index_dir)
 
     def exists(self) -> bool:
         return self.current_name() is not None
@@ -119,8 +124,12 @@ class IndexStore:
                 if self._loaded is None or self._loaded.name != name:
                     started = time.perf_counter()
                     self._loaded = IndexVersion(self.index_dir / name)
-                    logger.info("index %s loaded in %.2fs (%d chunks)", name,
-                                time.perf_counter() - started, self._loaded.manifest.n_chunks)
+                    logger.info(
+                        "index %s loaded in %.2fs (%d chunks)",
+                        name,
+                        time.perf_counter() - started,
+                        self._loaded.manifest.n_chunks,
+                    )
                 loaded = self._loaded
         return loaded
 
@@ -258,6 +267,7 @@ def build_dense_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
     import faiss
 
     dimension = int(vectors.shape[1]) if vectors.ndim == 2 and vectors.shape[1] else 384
+    index: faiss.Index
     if len(vectors) >= HNSW_THRESHOLD:
         index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
@@ -278,4 +288,4 @@ def _fsync_tree(folder: Path) -> None:
 
 def iter_batches(items: list[Chunk], size: int) -> Iterable[list[Chunk]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

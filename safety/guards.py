@@ -16,9 +16,7 @@ class GuardVerdict:
 def normalise_question(text: str) -> str:
     """NFC, control characters removed (newlines and tabs kept), surrounding space stripped."""
     text = unicodedata.normalize("NFC", text)
-    return "".join(
-        ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C"
-    ).strip()
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C").strip()
 
 
 def check_question(text: str, max_chars: int) -> GuardVerdict:
@@ -27,7 +25,9 @@ def check_question(text: str, max_chars: int) -> GuardVerdict:
         return GuardVerdict(False, "empty", "Please type a question.")
     if len(text) > max_chars:
         return GuardVerdict(
-            False, "too_long", f"The question is {len(text)} characters long; the limit is "
-            f"{max_chars}. Please shorten it."
+            False,
+            "too_long",
+            f"The question is {len(text)} characters long; the limit is "
+            f"{max_chars}. Please shorten it.",
         )
     return GuardVerdict(True)

@@ -7,6 +7,7 @@ text or one conversation so that a reviewer can still follow who is who.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,27 @@ class PIISpan:
     score: float
 
 
+def _repeated_mentions(text: str, found: list[PIISpan]) -> list[PIISpan]:
+    """Every other occurrence of a value already found, and of each part of a found name.
+
+    The NER model often tags a name once and misses it later in the same text ("Eleanor
+    Whitcombe asked ... Eleanor said ..."): once a value is known to be personal, all of its
+    mentions are.
+    """
+    values: dict[str, PIISpan] = {}
+    for span in found:
+        value = text[span.start:span.end]
+        values.setdefault(value, span)
+        if span.entity_type == "PERSON":
+            for part in re.findall(r"[A-Z][\w'-]{2,}", value):
+                values.setdefault(part, span)
+    extra = []
+    for value, span in values.items():
+        for match in re.finditer(rf"(?<!\w){re.escape(value)}(?!\w)", text):
+            extra.append(PIISpan(match.start(), match.end(), span.entity_type, span.score))
+    return extra
+
+
 class PIIScrubber:
     """Finds personal data and replaces it with numbered typed placeholders."""
 
@@ -83,13 +105,17 @@ class PIIScrubber:
             return []
         with self._lock:
             results: list[Any] = self._analyzer.analyze(
-                text=text, language="en", entities=self.entities,
+                text=text,
+                language="en",
+                entities=self.entities,
                 score_threshold=self.threshold,
             )
+        found = [PIISpan(r.start, r.end, r.entity_type, float(r.score)) for r in results]
+        found += _repeated_mentions(text, found)
         chosen: list[PIISpan] = []
-        for r in sorted(results, key=lambda r: (-(r.end - r.start), -r.score)):
-            if all(r.end <= c.start or r.start >= c.end for c in chosen):
-                chosen.append(PIISpan(r.start, r.end, r.entity_type, float(r.score)))
+        for span in sorted(found, key=lambda s: (-(s.end - s.start), -s.score)):
+            if all(span.end <= c.start or span.start >= c.end for c in chosen):
+                chosen.append(span)
         return sorted(chosen, key=lambda s: s.start)
 
     def scrub(self, text: str, mapping: dict[str, str] | None = None) -> str:
@@ -103,13 +129,13 @@ class PIIScrubber:
         out = []
         position = 0
         for span in spans:
-            value = text[span.start:span.end]
+            value = text[span.start : span.end]
             placeholder = mapping.get(value)
             if placeholder is None:
                 count = sum(1 for p in mapping.values() if p.startswith(f"<{span.entity_type}_"))
                 placeholder = f"<{span.entity_type}_{count + 1}>"
                 mapping[value] = placeholder
-            out.append(text[position:span.start])
+            out.append(text[position : span.start])
             out.append(placeholder)
             position = span.end
         out.append(text[position:])

@@ -37,12 +37,22 @@ def fixture_documents() -> list[Document]:
         for line in handle:
             record = json.loads(line)
             if record["id"] in wanted:
-                documents.append(Document(record["id"], record["title"], record["text"],
-                                          "medical", record["source_url"]))
+                documents.append(
+                    Document(
+                        record["id"],
+                        record["title"],
+                        record["text"],
+                        "medical",
+                        record["source_url"],
+                    )
+                )
     with (CORPUS / "legal" / "cuad_docs.jsonl").open(encoding="utf-8") as handle:
         record = json.loads(handle.readline())
-        documents.append(Document(record["id"], record["title"], record["text"][:12000],
-                                  "legal", record["source_url"]))
+        documents.append(
+            Document(
+                record["id"], record["title"], record["text"][:12000], "legal", record["source_url"]
+            )
+        )
     return documents
 
 
@@ -94,8 +104,9 @@ def postgres_available() -> bool:
     try:
         import psycopg
 
-        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres",
-                             connect_timeout=2):
+        with psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres", connect_timeout=2
+        ):
             return True
     except Exception:
         return False
@@ -120,14 +131,16 @@ def postgres_url() -> Iterator[str]:
     import psycopg
 
     name = f"assistant_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres",
-                         autocommit=True) as connection:
+    with psycopg.connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True
+    ) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
-        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres",
-                             autocommit=True) as connection:
+        with psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True
+        ) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

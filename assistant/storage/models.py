@@ -43,8 +43,9 @@ class ReviewState(enum.StrEnum):
 def _enum(cls: type[enum.Enum], name: str) -> SAEnum:
     # Stored as plain strings: portable between SQLite and PostgreSQL, and new values
     # need no ALTER TYPE migration.
-    return SAEnum(cls, name=name, native_enum=False, length=20,
-                  values_callable=lambda e: [m.value for m in e])
+    return SAEnum(
+        cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class User(Base):
@@ -57,7 +58,10 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    conversations: Mapped[list[Conversation]] = relationship(back_populates="user")
+    # The database cascades the delete; the ORM must not try to null the foreign key first.
+    conversations: Mapped[list[Conversation]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Conversation(Base):
@@ -74,7 +78,10 @@ class Conversation(Base):
 
     user: Mapped[User] = relationship(back_populates="conversations")
     messages: Mapped[list[Message]] = relationship(
-        back_populates="conversation", order_by="Message.id", cascade="all, delete-orphan"
+        back_populates="conversation",
+        order_by="Message.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
 
@@ -100,7 +107,9 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
-    feedback: Mapped[list[Feedback]] = relationship(back_populates="message")
+    feedback: Mapped[list[Feedback]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Feedback(Base):

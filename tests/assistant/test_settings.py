@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from assistant.settings import Settings
+
+
+def test_embedded_defaults_need_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path))
+    settings = Settings()
+    assert settings.database.url == f"sqlite:///{tmp_path / 'assistant.db'}"
+    assert settings.broker.url.startswith("sqla+sqlite:///")
+    assert settings.broker.result_backend.startswith("db+sqlite:///")
+    assert settings.llm.model_path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert settings.llm.model_path.is_file()
+    assert (settings.retrieval.embedding_model / "config.json").is_file()
+    assert settings.llm.n_threads == 2
+
+
+def test_one_setting_switches_to_postgres_and_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_DATABASE__URL", "postgresql+psycopg://postgres@127.0.0.1/x")
+    monkeypatch.setenv("ASSISTANT_BROKER__URL", "redis://127.0.0.1:6379/0")
+    settings = Settings()
+    assert settings.database.url.startswith("postgresql")
+    assert settings.broker.url == "redis://127.0.0.1:6379/0"
+    assert settings.broker.result_backend == "db+postgresql+psycopg://postgres@127.0.0.1/x"
+
+
+def test_out_of_bounds_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_LLM__N_THREADS", "0")
+    with pytest.raises(ValidationError, match="n_threads"):
+        Settings()

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from retrieval.loaders import LoadError, load_paths
+from retrieval.types import Document
+
+
+def test_jsonl_bad_records_are_reported_and_the_rest_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "a", "title": "A", "text": "Alpha text."}),
+                "{not json",
+                json.dumps({"id": "b"}),
+                json.dumps(["a list"]),
+                json.dumps(
+                    {"id": "c", "text": "Gamma text.", "source_url": "https://example.org/c"}
+                ),
+            ]
+        )
+    )
+    results = list(load_paths([path], "medical"))
+    documents = [r for r in results if isinstance(r, Document)]
+    errors = [r for r in results if isinstance(r, LoadError)]
+    assert [d.doc_id for d in documents] == ["a", "c"]
+    assert documents[1].source_url == "https://example.org/c"
+    assert all(d.collection == "medical" for d in documents)
+    assert len(errors) == 3
+    assert ":2" in errors[0].path and "invalid JSON" in errors[0].message
+
+
+def test_html_text_comes_from_blocks_without_scripts(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><head><title>Flu facts</title><script>alert('x')</script></head><body>"
+        "<nav>Home | About</nav><h1>Influenza</h1><p>Flu is a <b>viral</b> infection.</p>"
+        "<ul><li>Fever</li><li>Cough</li></ul></body></html>"
+    )
+    (document,) = list(load_paths([path], "medical"))
+    assert isinstance(document, Document)
+    assert document.title == "Flu facts"
+    assert "Flu is a viral infection." in document.text
+    assert "Fever" in document.text and "alert" not in document.text and "Home" not in document.text
+
+
+def test_markdown_title_and_unsupported_and_missing_files(tmp_path: Path) -> None:
+    (tmp_path / "note.md").write_text("# Lease basics\n\nA lease is a contract.")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    results = list(
+        load_paths(
+            [tmp_path / "note.md", tmp_path / "image.png", tmp_path / "missing.txt"], "legal"
+        )
+    )
+    assert isinstance(results[0], Document) and results[0].title == "Lease basics"
+    assert isinstance(results[1], LoadError) and "unsupported" in results[1].message
+    assert isinstance(results[2], LoadError) and "no such file" in results[2].message
+
+
+def test_folder_collection_comes_from_its_name(tmp_path: Path) -> None:
+    folder = tmp_path / "legal"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Some contract text.")
+    (document,) = list(load_paths([folder], None))
+    assert isinstance(document, Document) and document.collection == "legal"

@@ -1,0 +1,127 @@
+"""Signing in and out, CSRF, redirects and the login throttle."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from assistant.storage.models import AuditEntry
+
+
+def test_login_page_has_a_csrf_protected_form(csrf_app: Flask) -> None:
+    html = csrf_app.test_client().get("/login").get_data(as_text=True)
+    assert '<form method="post"' in html
+    assert 'name="csrf_token"' in html
+    assert 'type="password"' in html
+
+
+def test_login_and_logout(client_for, accounts, login, db) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(None)
+    assert client.get("/review").status_code == 302
+    response = client.post(
+        "/login",
+        data={"email": accounts["reviewer"].email, "password": accounts["reviewer"].password},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    assert client.get("/review").status_code == 200
+    with db.session() as s:
+        actions = [(e.action, e.actor_id) for e in s.query(AuditEntry)]
+    assert ("auth.login", accounts["reviewer"].id) in actions
+
+    assert client.get("/logout").status_code == 405  # signing out changes state: POST only
+    response = client.post("/logout")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    assert client.get("/review").status_code == 302
+
+
+def test_wrong_password_does_not_sign_in(client_for, accounts) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(None)
+    response = client.post(
+        "/login", data={"email": accounts["reviewer"].email, "password": "wrong-password"}
+    )
+    assert response.status_code == 200
+    assert b"Wrong email or password." in response.data
+    assert client.get("/review").status_code == 302
+    empty = client.post("/login", data={"email": accounts["reviewer"].email})
+    assert b"Enter your email and password." in empty.data
+
+
+def test_inactive_account_loses_its_session(client_for, accounts, db) -> None:  # type: ignore[no-untyped-def]
+    from assistant.storage.models import User
+
+    client = client_for("reviewer")
+    assert client.get("/review").status_code == 200
+    with db.session() as s:
+        s.get(User, accounts["reviewer"].id).is_active = False
+    assert client.get("/review").status_code == 302
+
+
+def test_next_is_followed_only_within_the_site(client_for, accounts) -> None:  # type: ignore[no-untyped-def]
+    data = {"email": accounts["admin"].email, "password": accounts["admin"].password}
+    redirect = client_for(None).get("/admin").headers["Location"]
+    assert redirect == "/login?next=/admin"
+    assert client_for(None).post(redirect, data=data).headers["Location"] == "/admin"
+    for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:x"):
+        response = client_for(None).post("/login", query_string={"next": evil}, data=data)
+        assert response.headers["Location"] == "/", evil
+
+
+def test_signed_in_user_visiting_login_is_sent_on(client_for) -> None:  # type: ignore[no-untyped-def]
+    response = client_for("user").get("/login")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_post_without_csrf_token_is_refused(csrf_app: Flask, accounts, csrf_from) -> None:  # type: ignore[no-untyped-def]
+    client = csrf_app.test_client()
+    data = {"email": accounts["reviewer"].email, "password": accounts["reviewer"].password}
+    refused = client.post("/login", data=data)
+    assert refused.status_code == 400
+    assert client.get("/review").status_code == 302  # not signed in
+
+    token = csrf_from(client.get("/login").data)
+    assert client.post("/login", data={**data, "csrf_token": token}).status_code == 302
+
+    # JSON endpoints of the browser pages need the token as a header.
+    body = {"message_id": 1, "rating": 1}
+    refused = client.post("/chat/feedback", json=body)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "csrf_failed"
+    # Review decisions too.
+    refused = client.post("/review/1", data={"action": "approve"})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "csrf_failed"
+    # Signing out too: a foreign page must not be able to sign the user out.
+    assert client.post("/logout").status_code == 400
+    assert client.get("/review").status_code == 200
+
+
+def test_csrf_header_from_the_page_is_accepted(csrf_app: Flask, accounts, csrf_from) -> None:  # type: ignore[no-untyped-def]
+    client = csrf_app.test_client()
+    token = csrf_from(client.get("/login").data)
+    data = {"email": accounts["reviewer"].email, "password": accounts["reviewer"].password}
+    assert client.post("/login", data={**data, "csrf_token": token}).status_code == 302
+    page_token = csrf_from(client.get("/review").data)
+    # Past the CSRF check, the review endpoint answers on its own terms (no such item).
+    response = client.post(
+        "/review/999", json={"action": "approve"}, headers={"X-CSRFToken": page_token}
+    )
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_repeated_failures_are_throttled(client_for, accounts) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(None)
+    account = accounts["reviewer"]
+    for _ in range(5):
+        response = client.post("/login", data={"email": account.email, "password": "nope-nope"})
+        assert response.status_code == 200
+    # Even the right password is refused while throttled: guessing gets no signal.
+    response = client.post("/login", data={"email": account.email, "password": account.password})
+    assert response.status_code == 429
+    assert client.get("/review").status_code == 302
+    # Another account from the same address is not affected.
+    other = accounts["admin"]
+    response = client.post("/login", data={"email": other.email, "password": other.password})
+    assert response.status_code == 302

@@ -1,0 +1,125 @@
+"""The review queue: listing, approve / edit / reject, the audit trail."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from assistant.storage.models import AuditEntry, Feedback, ReviewItem, ReviewState
+
+
+@pytest.fixture
+def item(db, accounts, store_turn) -> int:  # type: ignore[no-untyped-def]
+    turn = store_turn(
+        accounts["user"].id,
+        question="Can my landlord keep the deposit?",
+        answer="Usually not without cause [1].",
+        flags=["missing_citation"],
+    )
+    with db.session() as s:
+        s.add(ReviewItem(message_id=turn.answer_id, reasons=["missing_citation"], held=True))
+        s.add(
+            Feedback(
+                message_id=turn.answer_id,
+                user_id=accounts["user"].id,
+                rating=-1,
+                correction="Only for damage beyond normal wear.",
+                reason="Incomplete",
+            )
+        )
+        s.flush()
+        return s.scalars(select(ReviewItem.id)).one()
+
+
+def test_queue_shows_question_answer_reasons_and_counts(client_for, item: int) -> None:  # type: ignore[no-untyped-def]
+    html = client_for("reviewer").get("/review").get_data(as_text=True)
+    assert "Can my landlord keep the deposit?" in html
+    assert "Usually not without cause [1]." in html
+    assert "missing_citation" in html
+    assert "held" in html
+    assert "Only for damage beyond normal wear." in html  # the user's correction
+    assert f'action="/review/{item}"' in html
+    assert '<span class="stat-value">1</span> <span class="stat-label">pending</span>' in html
+
+
+def test_approve_changes_state_and_writes_an_audit_entry(client_for, accounts, item, db) -> None:  # type: ignore[no-untyped-def]
+    response = client_for("reviewer").post(
+        f"/review/{item}", json={"action": "approve", "note": "Checked against the statute."}
+    )
+    assert response.status_code == 200
+    data = response.get_json()
+    assert data["state"] == "approved"
+    assert data["reviewer_id"] == accounts["reviewer"].id
+    with db.session() as s:
+        stored = s.get(ReviewItem, item)
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action.like("review.%"))).all()
+    assert stored.state is ReviewState.APPROVED
+    assert stored.reviewer_id == accounts["reviewer"].id
+    assert stored.decided_at is not None
+    assert stored.note == "Checked against the statute."
+    assert stored.edited_answer is None
+    assert [(e.action, e.actor_id, e.target) for e in entries] == [
+        ("review.approve", accounts["reviewer"].id, f"review_item:{item}")
+    ]
+    assert entries[0].details["state"] == "approved"
+    # Decided items leave the queue.
+    assert "Can my landlord keep the deposit?" not in client_for("reviewer").get(
+        "/review"
+    ).get_data(as_text=True)
+
+
+def test_an_item_is_decided_once(client_for, item, db) -> None:  # type: ignore[no-untyped-def]
+    client = client_for("admin")
+    assert client.post(f"/review/{item}", json={"action": "reject"}).status_code == 200
+    again = client.post(f"/review/{item}", json={"action": "approve"})
+    assert again.status_code == 409
+    assert again.get_json()["error"] == "conflict"
+    with db.session() as s:
+        assert s.get(ReviewItem, item).state is ReviewState.REJECTED
+        assert (
+            len(s.scalars(select(AuditEntry).where(AuditEntry.action.like("review.%"))).all()) == 1
+        )
+
+
+def test_edit_needs_the_edited_answer(client_for, item, db) -> None:  # type: ignore[no-untyped-def]
+    client = client_for("reviewer")
+    refused = client.post(f"/review/{item}", json={"action": "edit", "edited_answer": "  "})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_input"
+    edit = "Only for damage [1]. Ask jane.doe@example.com for the form."
+    accepted = client.post(f"/review/{item}", json={"action": "edit", "edited_answer": edit})
+    assert accepted.status_code == 200
+    with db.session() as s:
+        stored = s.get(ReviewItem, item)
+    assert stored.state is ReviewState.EDITED
+    assert stored.edited_answer.startswith("Only for damage [1].")
+    assert "jane.doe@example.com" not in stored.edited_answer  # scrubbed before storing
+
+
+@pytest.mark.parametrize(
+    "body", [{"action": "delete"}, {}, {"action": ["approve"]}, {"action": "approve", "note": 3}]
+)
+def test_malformed_decisions_are_refused(client_for, item, db, body) -> None:  # type: ignore[no-untyped-def]
+    response = client_for("reviewer").post(f"/review/{item}", json=body)
+    assert response.status_code == 400
+    with db.session() as s:
+        assert s.get(ReviewItem, item).state is ReviewState.PENDING
+
+
+def test_form_post_redirects_back_with_a_message(client_for, item, db) -> None:  # type: ignore[no-untyped-def]
+    client = client_for("reviewer")
+    response = client.post(f"/review/{item}", data={"action": "reject", "note": ""})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/review"
+    assert f"Review item {item}: rejected." in client.get("/review").get_data(as_text=True)
+    with db.session() as s:
+        assert s.get(ReviewItem, item).state is ReviewState.REJECTED
+    # A refused form post also comes back to the page, with the reason shown.
+    client.post(f"/review/{item}", data={"action": "approve"})
+    assert "already decided" in client.get("/review").get_data(as_text=True)
+
+
+def test_unknown_item_is_404(client_for) -> None:  # type: ignore[no-untyped-def]
+    response = client_for("reviewer").post("/review/424242", json={"action": "approve"})
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"

@@ -1,0 +1,89 @@
+"""Who may call what: every route for anonymous, user, reviewer and admin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+ROLES = (None, "user", "reviewer", "admin")
+MISSING = 999_999
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    expected: tuple[int, int, int, int]  # anonymous, user, reviewer, admin
+    json: Any = None
+    form: Any = None
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+ROUTES = [
+    Route("GET", "/login", (200, 302, 302, 302)),
+    Route("POST", "/login", (200, 302, 302, 302), form={"email": "a@b.c", "password": "wrong"}),
+    Route("POST", "/logout", (302, 302, 302, 302)),
+    Route("GET", "/", (302, 200, 200, 200)),
+    Route(
+        "GET",
+        f"/c/{MISSING}",
+        (302, 404, 404, 404),
+    ),
+    Route("POST", "/chat/ask", (401, 400, 400, 400), json={"question": ""}),
+    Route(
+        "POST",
+        "/chat/feedback",
+        (401, 404, 404, 404),
+        json={"message_id": MISSING, "rating": 1},
+    ),
+    Route("GET", "/passage/no/such/doc?start=0&end=5", (401, 404, 404, 404)),
+    Route("GET", "/review", (302, 403, 200, 200)),
+    Route("POST", f"/review/{MISSING}", (401, 403, 404, 404), json={"action": "approve"}),
+    Route("GET", "/admin", (302, 403, 403, 200)),
+    Route("POST", "/admin/users", (302, 403, 403, 302), form={"email": "bad", "password": "x"}),
+    Route("GET", "/api/health", (200, 200, 200, 200)),
+    Route("GET", "/api/conversations", (401, 200, 200, 200)),
+    Route("GET", f"/api/conversations/{MISSING}", (401, 404, 404, 404)),
+    Route("POST", "/api/ask", (401, 400, 400, 400), json={"question": ""}),
+    Route(
+        "POST",
+        "/api/feedback",
+        (401, 404, 404, 404),
+        json={"message_id": MISSING, "rating": 1},
+    ),
+    Route("GET", "/api/jobs", (401, 403, 403, 200)),
+    Route("GET", "/openapi.json", (200, 200, 200, 200)),
+]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_role_matrix(client_for, route: Route, role: str | None) -> None:  # type: ignore[no-untyped-def]
+    expected = route.expected[ROLES.index(role)]
+    client = client_for(role)
+    response = client.open(route.path, method=route.method, json=route.json, data=route.form)
+    assert response.status_code == expected, response.data[:300]
+    if expected == 401:
+        assert response.get_json()["error"] == "unauthorized"
+    if expected == 403:
+        assert b"forbidden" in response.data.lower()
+        assert b"Traceback" not in response.data
+    if expected == 302 and role is None and route.path not in ("/login", "/logout"):
+        assert response.headers["Location"].startswith("/login")
+
+
+def test_every_route_is_in_the_matrix(app) -> None:  # type: ignore[no-untyped-def]
+    """A new route must be added to the matrix above, with the roles it allows."""
+    adapter = app.url_map.bind("localhost")
+    covered = {(adapter.match(r.path.split("?")[0], method=r.method)[0], r.method) for r in ROUTES}
+    served = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert served - covered == set()

@@ -1,0 +1,117 @@
+"""The web front of the product: an application factory and one blueprint per audience."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from flask import Flask, request
+from flask.wrappers import Response
+from flask_wtf.csrf import CSRFProtect
+
+from assistant.services import Services, build_services
+from assistant.settings import Settings
+from assistant.users import ensure_admin
+from assistant.worker import celery_init_app
+from web import admin, api, auth, chat, errors, openapi, review
+from web.common import JSONProvider
+
+logger = logging.getLogger(__name__)
+
+MAX_CONTENT_LENGTH = 1024 * 1024
+
+SECURITY_HEADERS = {
+    # No inline scripts or styles anywhere: every script and stylesheet is a static file.
+    "Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # Same-origin referrers are kept: Flask-WTF checks the Referer of HTTPS form posts.
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    """Build the web app; builds the services too unless they are given."""
+    if settings is None:
+        settings = services.settings if services is not None else Settings()
+    if services is None:
+        services = build_services(settings)
+    services.db.upgrade()
+
+    app = Flask(__name__)
+    app.json = JSONProvider(app)
+    app.config.from_mapping(
+        SECRET_KEY=settings.web.secret_key or _stored_secret_key(settings.data_dir),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.web.session_cookie_secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.web.session_cookie_secure,
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        # The token is bound to the session; a time limit would break a chat tab left open.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.extensions["assistant"] = services
+    # Tasks started from the web (and the `assistant worker` command) use this Celery app.
+    celery_init_app(app)
+
+    csrf = CSRFProtect(app)
+
+    auth.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(chat.bp)
+    app.register_blueprint(review.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
+    # The JSON API is exempt from CSRF because it accepts only application/json bodies
+    # (see web/api.py): a cross-site page cannot send those without a CORS preflight, which
+    # this app never grants, and the session cookie is SameSite=Lax besides.
+    csrf.exempt(api.bp)
+
+    app.after_request(_security_headers)
+
+    password = ensure_admin(services.db, settings.web.admin_email, settings.web.admin_password)
+    if password is not None and not settings.web.admin_password:
+        # Printed, not logged: logs are kept and shipped, this must be seen once and only here.
+        print(
+            f"Created the first admin account {settings.web.admin_email} "
+            f"with the password: {password}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return app
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    # Pages and answers may hold medical or legal details: keep them out of shared caches.
+    if request.endpoint != "static" and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _stored_secret_key(data_dir: Path) -> str:
+    """A random key made once and kept in ``data_dir/secret_key`` (mode 0600)."""
+    path = data_dir / "secret_key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if key:
+            return key
+        raise RuntimeError(f"{path} is empty: delete it to make a new key") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    logger.info("Created a new session key in %s", path)
+    return key

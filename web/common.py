@@ -1,0 +1,112 @@
+"""Helpers the blueprints share: the services, JSON bodies and the shapes of answers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from typing import Any
+
+from flask import current_app, request
+from flask.json.provider import DefaultJSONProvider
+
+from assistant.chat import StreamEvent
+from assistant.errors import AssistantError, InvalidInput
+from assistant.services import Services
+
+
+def services() -> Services:
+    return current_app.extensions["assistant"]  # type: ignore[no-any-return]
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object; InvalidInput for anything else."""
+    if not request.is_json:
+        raise InvalidInput("Send a JSON object with Content-Type: application/json.")
+    body = request.get_json(silent=True)  # a body over MAX_CONTENT_LENGTH still raises 413
+    if not isinstance(body, dict):
+        raise InvalidInput("The body must be a JSON object.")
+    return body
+
+
+def _int(body: dict[str, Any], key: str, required: bool = False) -> int | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    # bool is an int in Python; true/false is not an id.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(f"'{key}' must be an integer.")
+    return value
+
+
+def _str(body: dict[str, Any], key: str, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"'{key}' must be a string.")
+    return value
+
+
+def ask_args(body: dict[str, Any]) -> dict[str, Any]:
+    """``{question, conversation_id?, collection?}``; an empty collection means all of them."""
+    return {
+        "question": _str(body, "question", required=True),
+        "conversation_id": _int(body, "conversation_id"),
+        "collection": _str(body, "collection") or None,
+    }
+
+
+def feedback_args(body: dict[str, Any]) -> dict[str, Any]:
+    """``{message_id, rating: 1|-1, correction?, reason?}``; blank texts count as absent."""
+    rating = _int(body, "rating", required=True)
+    if rating not in (1, -1):
+        raise InvalidInput("'rating' must be 1 or -1.")
+    return {
+        "message_id": _int(body, "message_id", required=True),
+        "rating": rating,
+        "correction": (_str(body, "correction") or "").strip() or None,
+        "reason": (_str(body, "reason") or "").strip() or None,
+    }
+
+
+def to_json(value: Any) -> Any:
+    """Dataclass views as plain dicts (datetimes stay for the JSON provider)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    return value
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with dates as ISO 8601 (its default is the HTTP date format)."""
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, datetime | date):
+            return o.isoformat()
+        return DefaultJSONProvider.default(o)
+
+
+def sse(event: StreamEvent) -> str:
+    """One server-sent event; ``json.dumps`` escapes newlines, so data stays on one line."""
+    data = json.dumps(event.data, ensure_ascii=False, default=_json_default)
+    return f"event: {event.kind}\ndata: {data}\n\n"
+
+
+def status_for(code: str) -> int:
+    """The HTTP status of an error code from a stream's ``error`` event (500 if unknown)."""
+    pending = list(AssistantError.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            return cls.http_status
+        pending.extend(cls.__subclasses__())
+    return 500

@@ -1,0 +1,346 @@
+"""The hand-written OpenAPI 3.1 description of the JSON endpoints, served at /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+bp = Blueprint("openapi", __name__)
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    texts = {
+        400: "Invalid input (error `invalid_input`, `bad_request` or `csrf_failed`)",
+        401: "Not signed in",
+        403: "Signed in without the needed role, or a forbidden conversation",
+        404: "Not found (also: another user's conversation or message)",
+        409: "Conflict",
+        413: "Body over 1 MiB, or prompt too long for the model (`context_overflow`)",
+        415: "Not JSON",
+        500: "Unexpected failure (generic message)",
+        503: "Model or search index not ready (`model_unavailable`, `index_not_ready`)",
+    }
+    return {str(s): _json(_ref("Error"), texts[s]) for s in statuses}
+
+
+_CSRF_HEADER = {
+    "name": "X-CSRFToken",
+    "in": "header",
+    "required": True,
+    "description": 'The token from the page\'s `<meta name="csrf-token">`.',
+    "schema": {"type": "string"},
+}
+
+_DATETIME = {"type": "string", "format": "date-time"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string", "description": "A stable code, e.g. `not_found`."},
+            "message": {"type": "string", "description": "Human readable."},
+        },
+    },
+    "AskRequest": {
+        "type": "object",
+        "required": ["question"],
+        "properties": {
+            "question": {"type": "string", "minLength": 1},
+            "conversation_id": {
+                "type": ["integer", "null"],
+                "description": "Continue this conversation; absent or null starts a new one.",
+            },
+            "collection": {
+                "type": ["string", "null"],
+                "description": "Search only this collection (e.g. `medical`, `legal`); "
+                "absent, null or empty: all.",
+            },
+        },
+    },
+    "Citation": {
+        "type": "object",
+        "required": ["n", "doc_id", "title", "start", "end"],
+        "properties": {
+            "n": {"type": "integer", "description": "The number used as `[n]` in the answer."},
+            "doc_id": {"type": "string"},
+            "title": {"type": "string"},
+            "start": {"type": "integer", "description": "Character offset in the document."},
+            "end": {"type": "integer"},
+            "score": {"type": "number"},
+            "source_url": {"type": "string"},
+            "collection": {"type": "string"},
+        },
+    },
+    "Answer": {
+        "type": "object",
+        "description": "The stored answer (the `done` event of the stream).",
+        "required": ["message_id", "conversation_id", "answer", "citations", "flagged"],
+        "properties": {
+            "message_id": {"type": "integer"},
+            "conversation_id": {"type": "integer"},
+            "answer": {"type": "string"},
+            "citations": {"type": "array", "items": _ref("Citation")},
+            "flagged": {"type": "boolean"},
+            "flags": {"type": "array", "items": {"type": "string"}},
+            "held": {"type": "boolean", "description": "Held for review before it is shown."},
+        },
+    },
+    "FeedbackRequest": {
+        "type": "object",
+        "required": ["message_id", "rating"],
+        "properties": {
+            "message_id": {"type": "integer"},
+            "rating": {"type": "integer", "enum": [1, -1]},
+            "correction": {"type": ["string", "null"], "description": "A better answer."},
+            "reason": {"type": ["string", "null"], "maxLength": 500},
+        },
+    },
+    "FeedbackCreated": {
+        "type": "object",
+        "required": ["id"],
+        "properties": {"id": {"type": "integer"}},
+    },
+    "Message": {
+        "type": "object",
+        "required": ["id", "role", "content", "citations", "flagged", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "role": {"type": "string", "enum": ["user", "assistant"]},
+            "content": {"type": "string"},
+            "citations": {"type": "array", "items": _ref("Citation")},
+            "flagged": {"type": "boolean"},
+            "flags": {"type": "array", "items": {"type": "string"}},
+            "held": {"type": "boolean"},
+            "created_at": _DATETIME,
+            "rating": {"type": ["integer", "null"], "enum": [1, -1, None]},
+        },
+    },
+    "Conversation": {
+        "type": "object",
+        "required": ["id", "title", "updated_at", "messages"],
+        "properties": {
+            "id": {"type": "integer"},
+            "title": {"type": "string"},
+            "collection": {"type": ["string", "null"]},
+            "updated_at": _DATETIME,
+            "messages": {"type": "array", "items": _ref("Message")},
+        },
+    },
+    "ConversationList": {
+        "type": "object",
+        "required": ["conversations"],
+        "properties": {
+            "conversations": {
+                "type": "array",
+                "description": "Newest first; `messages` is empty here.",
+                "items": _ref("Conversation"),
+            }
+        },
+    },
+    "Passage": {
+        "type": "object",
+        "required": ["doc_id", "title", "passage", "start", "end"],
+        "properties": {
+            "doc_id": {"type": "string"},
+            "title": {"type": "string"},
+            "source_url": {"type": "string"},
+            "collection": {"type": "string"},
+            "before": {"type": "string", "description": "Text just before the passage."},
+            "passage": {"type": "string", "description": "The cited span."},
+            "after": {"type": "string", "description": "Text just after the passage."},
+            "start": {"type": "integer"},
+            "end": {"type": "integer"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "database"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "database": {"type": "boolean", "description": "Whether the database answered."},
+            "loaded": {
+                "type": "object",
+                "description": "Which heavy parts this process has loaded so far.",
+                "additionalProperties": {"type": "boolean"},
+            },
+        },
+    },
+    "Job": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string"},
+            "state": {
+                "type": "string",
+                "enum": ["queued", "running", "succeeded", "failed", "cancelled"],
+            },
+            "progress": {"type": "number", "minimum": 0, "maximum": 1},
+            "message": {"type": "string"},
+            "created_at": _DATETIME,
+            "started_at": {"type": ["string", "null"], "format": "date-time"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+}
+
+_STREAM_DESCRIPTION = """Server-sent events, in this order: one `sources`
+(`{"citations": [Citation]}`: the numbered passages given to the model), any number of
+`token` (`{"text": str}`), then one `done` (an `Answer`) or one `error` (an `Error`).
+Each event is `event: <kind>` and `data: <one line of JSON>`, then a blank line."""
+
+PATHS: dict[str, Any] = {
+    "/api/health": {
+        "get": {
+            "summary": "Liveness and database reachability",
+            "security": [],
+            "responses": {
+                "200": _json(_ref("Health"), "Up"),
+                "503": _json(_ref("Health"), "The database is unreachable"),
+            },
+        }
+    },
+    "/api/conversations": {
+        "get": {
+            "summary": "The signed-in user's conversations",
+            "responses": {"200": _json(_ref("ConversationList"), "Newest first"), **_errors(401)},
+        }
+    },
+    "/api/conversations/{conversation_id}": {
+        "get": {
+            "summary": "One of the signed-in user's conversations, with its messages",
+            "parameters": [
+                {
+                    "name": "conversation_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer"},
+                }
+            ],
+            "responses": {"200": _json(_ref("Conversation"), "Found"), **_errors(401, 404)},
+        }
+    },
+    "/api/ask": {
+        "post": {
+            "summary": "Ask a question and wait for the whole answer",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("AskRequest")}},
+            },
+            "responses": {
+                "200": _json(_ref("Answer"), "The stored, cited answer"),
+                **_errors(400, 401, 403, 404, 413, 415, 500, 503),
+            },
+        }
+    },
+    "/api/feedback": {
+        "post": {
+            "summary": "Thumbs up/down on an answer, with an optional correction",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("FeedbackRequest")}},
+            },
+            "responses": {
+                "201": _json(_ref("FeedbackCreated"), "Stored"),
+                **_errors(400, 401, 404, 413, 415),
+            },
+        }
+    },
+    "/api/jobs": {
+        "get": {
+            "summary": "Recent background jobs with their progress (admin)",
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"jobs": {"type": "array", "items": _ref("Job")}},
+                    },
+                    "Newest first",
+                ),
+                **_errors(401, 403),
+            },
+        }
+    },
+    "/chat/ask": {
+        "post": {
+            "summary": "Ask a question; the answer streams as server-sent events (browser)",
+            "parameters": [_CSRF_HEADER],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("AskRequest")}},
+            },
+            "responses": {
+                "200": {
+                    "description": _STREAM_DESCRIPTION,
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                **_errors(400, 401, 403, 404, 413),
+            },
+        }
+    },
+    "/chat/feedback": {
+        "post": {
+            "summary": "Thumbs up/down on an answer (browser)",
+            "parameters": [_CSRF_HEADER],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("FeedbackRequest")}},
+            },
+            "responses": {
+                "201": _json(_ref("FeedbackCreated"), "Stored"),
+                **_errors(400, 401, 404, 413),
+            },
+        }
+    },
+    "/passage/{doc_id}": {
+        "get": {
+            "summary": "A cited passage in its context, for the citation panel",
+            "parameters": [
+                {
+                    "name": "doc_id",
+                    "in": "path",
+                    "required": True,
+                    "description": "May contain slashes.",
+                    "schema": {"type": "string"},
+                },
+                {"name": "start", "in": "query", "required": True, "schema": {"type": "integer"}},
+                {"name": "end", "in": "query", "required": True, "schema": {"type": "integer"}},
+            ],
+            "responses": {"200": _json(_ref("Passage"), "Found"), **_errors(400, 401, 404)},
+        }
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Domain assistant",
+        "version": "0.1.0",
+        "description": "Medical and legal questions answered from a document corpus, with "
+        "citations. Authentication: the session cookie set by `POST /login`. The `/api` "
+        "endpoints need no CSRF token but accept only `application/json` bodies; the "
+        "`/chat` endpoints need the `X-CSRFToken` header. Errors are "
+        '`{"error": code, "message": text}`.',
+    },
+    "servers": [{"url": "/"}],
+    "security": [{"session": []}],
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "session"}},
+    },
+}
+
+
+@bp.get("/openapi.json")
+def document() -> Response:
+    return jsonify(DOCUMENT)

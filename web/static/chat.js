@@ -1,0 +1,540 @@
+// The chat page: ask, read the answer as server-sent events, open citations, send feedback.
+// Model and source text is only ever inserted as text nodes (textContent, append(string)).
+"use strict";
+
+(function () {
+  const app = document.getElementById("chat-app");
+  if (!app) {
+    return;
+  }
+  const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+  const form = document.getElementById("ask-form");
+  const question = document.getElementById("question");
+  const sendButton = document.getElementById("send");
+  const collection = document.getElementById("collection");
+  const messages = document.getElementById("messages");
+  const conversationList = document.getElementById("conversation-list");
+  const panel = document.getElementById("citation-panel");
+  const panelTitle = document.getElementById("panel-title");
+  const panelBody = document.getElementById("panel-body");
+  const panelClose = document.getElementById("panel-close");
+  const announcer = document.getElementById("announcer");
+
+  let conversationId = app.dataset.conversationId ? Number(app.dataset.conversationId) : null;
+  let busy = false;
+  let panelOpener = null;
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  function button(text, className, label) {
+    const node = el("button", className, text);
+    node.type = "button";
+    if (label) {
+      node.setAttribute("aria-label", label);
+    }
+    return node;
+  }
+
+  function postJSON(url, body, accept) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: accept || "application/json",
+        "X-CSRFToken": csrfToken,
+      },
+      body: JSON.stringify(body),
+    });
+  }
+
+  async function errorText(response) {
+    if (response.status === 401) {
+      return "Your session has ended. Reload the page and sign in again.";
+    }
+    try {
+      const data = await response.json();
+      if (data && typeof data.message === "string" && data.message) {
+        return data.message;
+      }
+    } catch (e) {
+      // not JSON: fall through to a generic text
+    }
+    return "The request failed (" + response.status + ").";
+  }
+
+  function safeUrl(value) {
+    if (!value) {
+      return null;
+    }
+    try {
+      const url = new URL(value, window.location.href);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function nearBottom() {
+    return messages.scrollHeight - messages.scrollTop - messages.clientHeight < 80;
+  }
+
+  function scrollToEnd() {
+    messages.scrollTop = messages.scrollHeight;
+  }
+
+  // ---- server-sent events over fetch ----
+
+  function parseEvent(block) {
+    let kind = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (!line || line.startsWith(":")) {
+        continue;
+      }
+      const colon = line.indexOf(":");
+      const field = colon === -1 ? line : line.slice(0, colon);
+      let value = colon === -1 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) {
+        value = value.slice(1);
+      }
+      if (field === "event") {
+        kind = value;
+      } else if (field === "data") {
+        data.push(value);
+      }
+    }
+    if (!data.length) {
+      return null;
+    }
+    try {
+      return { kind: kind, data: JSON.parse(data.join("\n")) };
+    } catch (e) {
+      return null;
+    }
+  }
+
+  async function readEvents(response, onEvent) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) {
+        break;
+      }
+      buffer += decoder.decode(chunk.value, { stream: true }).replace(/\r/g, "");
+      let end = buffer.indexOf("\n\n");
+      while (end !== -1) {
+        const event = parseEvent(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+        if (event) {
+          onEvent(event.kind, event.data);
+        }
+        end = buffer.indexOf("\n\n");
+      }
+    }
+  }
+
+  // ---- rendering ----
+
+  function citationMap(citations) {
+    const byNumber = new Map();
+    for (const c of citations || []) {
+      if (c && c.n !== undefined && c.doc_id !== undefined) {
+        byNumber.set(Number(c.n), c);
+      }
+    }
+    return byNumber;
+  }
+
+  function citationButton(c, text) {
+    const label = "Source " + c.n + ": " + (c.title || c.doc_id);
+    const node = button(text, "citation", label);
+    node.addEventListener("click", function () {
+      openPassage(c, node);
+    });
+    return node;
+  }
+
+  // The answer as text, with each [n] that names a known source turned into a button.
+  function renderAnswer(body, text, byNumber) {
+    body.replaceChildren();
+    const pattern = /\[(\d+)\]/g;
+    let last = 0;
+    let match = pattern.exec(text);
+    while (match !== null) {
+      const c = byNumber.get(Number(match[1]));
+      if (c) {
+        body.append(text.slice(last, match.index), citationButton(c, match[0]));
+        last = pattern.lastIndex;
+      }
+      match = pattern.exec(text);
+    }
+    body.append(text.slice(last));
+  }
+
+  function renderSources(li, byNumber) {
+    const old = li.querySelector(".sources");
+    if (old) {
+      old.remove();
+    }
+    if (!byNumber.size) {
+      return;
+    }
+    const wrap = el("div", "sources");
+    wrap.append(el("h3", "sources-title", "Sources"));
+    const list = el("ol", "sources-list");
+    const numbers = Array.from(byNumber.keys()).sort(function (a, b) {
+      return a - b;
+    });
+    for (const n of numbers) {
+      const c = byNumber.get(n);
+      const item = el("li");
+      item.append(citationButton(c, "[" + n + "] " + (c.title || c.doc_id)));
+      list.append(item);
+    }
+    wrap.append(list);
+    li.append(wrap);
+  }
+
+  function renderNotices(li, data) {
+    for (const old of li.querySelectorAll(".notice")) {
+      old.remove();
+    }
+    if (data.held) {
+      li.append(
+        el("p", "notice notice-held",
+          "Held for review: a reviewer checks this answer before it is shown in full.")
+      );
+    } else if (data.flagged) {
+      const flags = Array.isArray(data.flags) && data.flags.length
+        ? " (" + data.flags.join(", ") + ")" : "";
+      li.append(el("p", "notice notice-flagged",
+        "Flagged: check this answer against its sources" + flags + "."));
+    }
+  }
+
+  function addMessage(role, text) {
+    const welcome = messages.querySelector(".welcome");
+    if (welcome) {
+      welcome.remove();
+    }
+    const li = el("li", "message " + role);
+    li.append(el("div", "message-body", text));
+    messages.append(li);
+    return li;
+  }
+
+  function showError(li, text) {
+    const body = li.querySelector(".message-body");
+    if (!body.textContent) {
+      body.remove();
+    }
+    const status = li.querySelector(".message-status");
+    if (status) {
+      status.remove();
+    }
+    li.classList.add("failed");
+    li.append(el("p", "notice notice-error", text));
+    li.setAttribute("role", "alert");
+  }
+
+  // ---- feedback ----
+
+  function addFeedback(li, messageId, rating) {
+    const bar = el("div", "feedback");
+    const up = button("👍", "thumb", "Helpful");
+    const down = button("👎", "thumb", "Not helpful");
+    const status = el("span", "feedback-status");
+    status.setAttribute("role", "status");
+    up.setAttribute("aria-pressed", rating === 1 ? "true" : "false");
+    down.setAttribute("aria-pressed", rating === -1 ? "true" : "false");
+
+    const details = el("form", "feedback-form");
+    details.hidden = true;
+    const formId = "feedback-" + messageId;
+    const correctionLabel = el("label", null, "A better answer (optional)");
+    correctionLabel.htmlFor = formId + "-correction";
+    const correction = el("textarea");
+    correction.id = formId + "-correction";
+    correction.rows = 3;
+    correction.maxLength = 4000;
+    const reasonLabel = el("label", null, "What was wrong? (optional)");
+    reasonLabel.htmlFor = formId + "-reason";
+    const reason = el("input");
+    reason.id = formId + "-reason";
+    reason.type = "text";
+    reason.maxLength = 500;
+    const submit = el("button", "primary", "Send feedback");
+    submit.type = "submit";
+    const cancel = button("Cancel", null);
+    const actions = el("div", "actions");
+    actions.append(submit, cancel);
+    details.append(correctionLabel, correction, reasonLabel, reason, actions);
+
+    async function send(value, extra) {
+      status.textContent = "Sending…";
+      try {
+        const body = Object.assign({ message_id: messageId, rating: value }, extra || {});
+        const response = await postJSON("/chat/feedback", body);
+        if (!response.ok) {
+          status.textContent = await errorText(response);
+          return false;
+        }
+        up.setAttribute("aria-pressed", value === 1 ? "true" : "false");
+        down.setAttribute("aria-pressed", value === -1 ? "true" : "false");
+        status.textContent = "Thank you for the feedback.";
+        return true;
+      } catch (e) {
+        status.textContent = "Could not send the feedback.";
+        return false;
+      }
+    }
+
+    up.addEventListener("click", function () {
+      details.hidden = true;
+      send(1);
+    });
+    down.addEventListener("click", function () {
+      details.hidden = !details.hidden;
+      if (!details.hidden) {
+        correction.focus();
+      }
+    });
+    cancel.addEventListener("click", function () {
+      details.hidden = true;
+      down.focus();
+    });
+    details.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const ok = await send(-1, {
+        correction: correction.value.trim() || null,
+        reason: reason.value.trim() || null,
+      });
+      if (ok) {
+        details.hidden = true;
+        down.focus();
+      }
+    });
+
+    bar.append(up, down, status);
+    li.append(bar, details);
+  }
+
+  // ---- the citation panel ----
+
+  function closePanel() {
+    panel.hidden = true;
+    app.classList.remove("panel-open");
+    if (panelOpener) {
+      panelOpener.focus();
+      panelOpener = null;
+    }
+  }
+
+  async function openPassage(c, opener) {
+    panelOpener = opener;
+    panel.hidden = false;
+    app.classList.add("panel-open");
+    panelTitle.textContent = c.title || c.doc_id;
+    panelBody.replaceChildren(el("p", "muted", "Loading the passage…"));
+    panelTitle.focus();
+    const path = String(c.doc_id).split("/").map(encodeURIComponent).join("/");
+    const query = "?start=" + encodeURIComponent(c.start) + "&end=" + encodeURIComponent(c.end);
+    try {
+      const response = await fetch("/passage/" + path + query, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) {
+        panelBody.replaceChildren(el("p", "notice notice-error", await errorText(response)));
+        return;
+      }
+      const p = await response.json();
+      panelTitle.textContent = p.title || p.doc_id;
+      const meta = el("p", "panel-meta");
+      meta.append(el("span", "chip", p.collection || ""), " ", el("span", "muted", p.doc_id));
+      const url = safeUrl(p.source_url);
+      if (url) {
+        const link = el("a", "source-link", "Open the source");
+        link.href = url;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+        meta.append(" · ", link);
+      }
+      const quote = el("blockquote", "passage");
+      const before = p.before || "";
+      if (before) {
+        quote.append((p.start - before.length > 0 ? "…" : "") + before);
+      }
+      const mark = el("mark", null, p.passage || "");
+      quote.append(mark);
+      if (p.after) {
+        quote.append(p.after + "…");
+      }
+      panelBody.replaceChildren(meta, quote);
+      mark.scrollIntoView({ block: "nearest" });
+    } catch (e) {
+      panelBody.replaceChildren(el("p", "notice notice-error", "Could not load the passage."));
+    }
+  }
+
+  panelClose.addEventListener("click", closePanel);
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && !panel.hidden) {
+      closePanel();
+    }
+  });
+
+  // ---- asking ----
+
+  function rememberConversation(id, title) {
+    if (conversationId === id) {
+      return;
+    }
+    conversationId = id;
+    window.history.replaceState(null, "", "/c/" + id);
+    const empty = conversationList.querySelector(".empty");
+    if (empty) {
+      empty.remove();
+    }
+    for (const current of conversationList.querySelectorAll("[aria-current]")) {
+      current.removeAttribute("aria-current");
+    }
+    const link = el("a", null, title.length > 60 ? title.slice(0, 59) + "…" : title);
+    link.href = "/c/" + id;
+    link.setAttribute("aria-current", "page");
+    const item = el("li");
+    item.append(link);
+    conversationList.prepend(item);
+  }
+
+  function finishAnswer(li, data, sources) {
+    const byNumber = citationMap(sources);
+    for (const [n, c] of citationMap(data.citations)) {
+      byNumber.set(n, c);
+    }
+    const status = li.querySelector(".message-status");
+    if (status) {
+      status.remove();
+    }
+    li.dataset.messageId = String(data.message_id);
+    const body = li.querySelector(".message-body");
+    renderAnswer(body, String(data.answer || ""), byNumber);
+    renderSources(li, citationMap(data.citations));
+    renderNotices(li, data);
+    if (data.answer) {
+      addFeedback(li, Number(data.message_id), null);
+    }
+  }
+
+  async function ask(text) {
+    busy = true;
+    sendButton.disabled = true;
+    const follow = nearBottom();
+    addMessage("user", text);
+    const li = addMessage("assistant", "");
+    li.classList.add("streaming");
+    li.setAttribute("aria-busy", "true");
+    const body = li.querySelector(".message-body");
+    const streamed = document.createTextNode("");
+    body.append(streamed);
+    const status = el("p", "message-status", "Searching the sources…");
+    status.setAttribute("role", "status");
+    li.append(status);
+    if (follow) {
+      scrollToEnd();
+    }
+    let sources = [];
+    let finished = false;
+    try {
+      const response = await postJSON(
+        "/chat/ask",
+        { question: text, conversation_id: conversationId, collection: collection.value || null },
+        "text/event-stream"
+      );
+      if (!response.ok) {
+        showError(li, await errorText(response));
+        question.value = text; // keep what was typed, to fix and resend
+        return;
+      }
+      await readEvents(response, function (kind, data) {
+        const stick = nearBottom();
+        if (kind === "sources") {
+          sources = data.citations || [];
+          status.textContent = "Writing the answer…";
+        } else if (kind === "token") {
+          streamed.appendData(String(data.text || ""));
+        } else if (kind === "done") {
+          finished = true;
+          finishAnswer(li, data, sources);
+          rememberConversation(Number(data.conversation_id), text);
+          announcer.textContent = data.held ? "The answer is held for review." : "Answer ready.";
+        } else if (kind === "error") {
+          finished = true;
+          showError(li, String(data.message || "The answer failed."));
+        }
+        if (stick) {
+          scrollToEnd();
+        }
+      });
+      if (!finished) {
+        showError(li, "The connection closed before the answer was complete.");
+      }
+    } catch (e) {
+      showError(li, "Could not reach the server. Check the connection and try again.");
+    } finally {
+      busy = false;
+      sendButton.disabled = false;
+      li.classList.remove("streaming");
+      li.removeAttribute("aria-busy");
+      question.focus();
+    }
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    const text = question.value.trim();
+    if (!text || busy) {
+      return;
+    }
+    question.value = "";
+    ask(text);
+  });
+
+  question.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  // Messages rendered by the server: citation buttons, sources and feedback.
+  for (const li of messages.querySelectorAll(".message.assistant[data-message-id]")) {
+    let citations = [];
+    try {
+      citations = JSON.parse(li.dataset.citations || "[]");
+    } catch (e) {
+      citations = [];
+    }
+    const byNumber = citationMap(citations);
+    const body = li.querySelector(".message-body");
+    renderAnswer(body, body.textContent, byNumber);
+    renderSources(li, byNumber);
+    const rating = li.dataset.rating ? Number(li.dataset.rating) : null;
+    if (body.textContent) {
+      addFeedback(li, Number(li.dataset.messageId), rating);
+    }
+  }
+  scrollToEnd();
+})();
