@@ -24,6 +24,8 @@ def configure_logging(level: str = "INFO") -> None:
     ):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("tldextract").setLevel(logging.CRITICAL)
+    # Presidio warns once per recognizer of a language we do not load (es, it, pl).
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -15,8 +15,10 @@ fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
 
-stamp=".venv/.installed-$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)-${extras//,/-}"
-if [[ -f "$stamp" ]]; then
+digest="$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-${digest}-${extras//,/-}"
+# A dev install includes everything the runtime needs.
+if [[ -f "$stamp" || -f ".venv/.installed-${digest}-postgres-redis-dev" ]]; then
     exit 0
 fi
 
