@@ -27,6 +27,7 @@ TESTS_DATA = Path(__file__).parent / "data"
 CORPUS = PROJECT_ROOT / "data" / "corpus"
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/15"
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 def fixture_documents() -> list[Document]:
@@ -142,6 +143,25 @@ def postgres_url() -> Iterator[str]:
             "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True
         ) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def rabbitmq_available() -> bool:
+    try:
+        from kombu import Connection
+
+        with Connection(RABBITMQ_URL, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1)
+            return True
+    except Exception:
+        return False
+
+
+@pytest.fixture()
+def rabbitmq_url() -> str:
+    # Not required in CI: the production configuration the issue fixes is PostgreSQL + Redis.
+    if not rabbitmq_available():
+        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
+    return RABBITMQ_URL
 
 
 @pytest.fixture()

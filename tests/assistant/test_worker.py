@@ -103,6 +103,10 @@ def test_worker_round_trip_on_the_embedded_broker(tmp_path: Path) -> None:
     round_trip(tmp_path, {})
 
 
+def test_worker_round_trip_on_rabbitmq(tmp_path: Path, rabbitmq_url: str) -> None:
+    round_trip(tmp_path, {"ASSISTANT_BROKER__URL": rabbitmq_url})
+
+
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_worker_round_trip_on_redis_and_postgres(
