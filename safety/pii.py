@@ -60,7 +60,7 @@ def _repeated_mentions(text: str, found: list[PIISpan]) -> list[PIISpan]:
     """
     values: dict[str, PIISpan] = {}
     for span in found:
-        value = text[span.start:span.end]
+        value = text[span.start : span.end]
         values.setdefault(value, span)
         if span.entity_type == "PERSON":
             for part in re.findall(r"[A-Z][\w'-]{2,}", value):
