@@ -60,11 +60,15 @@ class Services:
 
     @lazy_part
     def embedder(self) -> Embedder:
-        from retrieval.embedding import Embedder
+        from retrieval.embedding import load_embedder
 
-        return Embedder(
-            self.settings.retrieval.embedding_model,
-            batch_size=self.settings.retrieval.embedding_batch_size,
+        retrieval = self.settings.retrieval
+        return load_embedder(
+            retrieval.embedding_model,
+            retrieval.embedding_backend,
+            batch_size=retrieval.embedding_batch_size,
+            cache_dir=self.settings.data_dir / "models",
+            threads=self.settings.llm.n_threads,
         )
 
     @lazy_part

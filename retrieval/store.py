@@ -64,6 +64,7 @@ class Manifest:
     dimension: int
     embedding_model: str
     collections: dict[str, list[int]]  # collection -> [first id, end id) in chunk order
+    embedding_backend: str = "torch"
 
 
 def current_version_name(index_dir: Path) -> str | None:
@@ -130,8 +131,29 @@ class IndexStore:
                         time.perf_counter() - started,
                         self._loaded.manifest.n_chunks,
                     )
+                    self._check_embedder(self._loaded.manifest)
                 loaded = self._loaded
         return loaded
+
+    def _check_embedder(self, manifest: Manifest) -> None:
+        built_with = (Path(manifest.embedding_model).name, manifest.embedding_backend)
+        serving = (self.embedder.model_path.name, self.embedder.backend)
+        if built_with[0] != serving[0]:
+            logger.error(
+                "index %s was built with %s but queries use %s: re-ingest the corpus",
+                manifest.version,
+                built_with[0],
+                serving[0],
+            )
+        elif built_with[1] != serving[1]:
+            # Same model, other runtime: vectors agree to cosine ~0.995, so search still
+            # works; new passages are embedded with the current backend.
+            logger.warning(
+                "index %s was embedded with the %s backend; queries use %s",
+                manifest.version,
+                built_with[1],
+                serving[1],
+            )
 
     def search(
         self,
@@ -222,6 +244,7 @@ class IndexStore:
                 dimension=int(vectors.shape[1]),
                 embedding_model=str(self.embedder.model_path),
                 collections=collections,
+                embedding_backend=self.embedder.backend,
             )
             (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1))
             _fsync_tree(staging)
