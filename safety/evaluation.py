@@ -162,3 +162,58 @@ def score_pii(
         "per_entity": per_entity,
         "p50_ms": round(statistics.median(latencies), 2) if latencies else 0.0,
     }
+
+
+EXPECTATIONS = ("block", "emergency", "out_of_scope", "answer", "answer_scrubbed")
+
+
+@dataclass(frozen=True)
+class GuardCase:
+    text: str
+    expect: str
+
+
+def guard_case(record: Mapping[str, Any]) -> GuardCase:
+    text, expect = record.get("text"), record.get("expect")
+    if not isinstance(text, str) or expect not in EXPECTATIONS:
+        raise ValueError(f"a guard record needs 'text' and 'expect' in {', '.join(EXPECTATIONS)}")
+    return GuardCase(text, str(expect))
+
+
+def score_guard(
+    decide: Callable[[str], str],
+    cases: list[GuardCase],
+    scrub: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """Accuracy overall and per expectation, and the false-block rate.
+
+    ``decide`` gives the guard's action (answer, block, emergency, out_of_scope). An
+    ``answer_scrubbed`` case is right when it is answered and ``scrub`` changes its text.
+    The false-block rate is the share of answer/answer_scrubbed cases that were not answered.
+    """
+    right: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    should_answer = wrongly_refused = 0
+    for case in cases:
+        action = decide(case.text)
+        total[case.expect] += 1
+        if case.expect in ("answer", "answer_scrubbed"):
+            should_answer += 1
+            wrongly_refused += action != "answer"
+            ok = action == "answer"
+            if ok and case.expect == "answer_scrubbed" and scrub is not None:
+                ok = scrub(case.text) != case.text
+        else:
+            ok = action == case.expect
+        right[case.expect] += ok
+    n = len(cases)
+    return {
+        "n": n,
+        "accuracy": round(_ratio(sum(right.values()), n), 4),
+        "per_expect": {
+            e: {"n": total[e], "accuracy": round(_ratio(right[e], total[e]), 4)}
+            for e in EXPECTATIONS
+            if total[e]
+        },
+        "false_block_rate": round(_ratio(wrongly_refused, should_answer), 4),
+    }
