@@ -18,7 +18,7 @@ import hmac
 import logging
 import re
 import threading
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -111,7 +111,7 @@ class PlaceholderMap:
         return dict(self.digests)
 
 
-Mapping_ = MutableMapping[str, str] | PlaceholderMap
+PlaceholderStore = MutableMapping[str, str] | PlaceholderMap
 
 
 def _normal_value(entity_type: str, value: str) -> str:
@@ -236,7 +236,7 @@ class PIIScrubber:
         return re.sub(r"[^\W\d_]{3,}", capitalise, text)
 
     # ---- operators --------------------------------------------------------------------------
-    def scrub(self, text: str, mapping: Mapping_ | None = None) -> str:
+    def scrub(self, text: str, mapping: PlaceholderStore | None = None) -> str:
         """``text`` with each finding replaced by ``<TYPE_n>``.
 
         ``mapping`` is updated in place; passing the same one for every message of a
@@ -297,7 +297,7 @@ def _bind(placeholder: Any, entity: str) -> Any:
     return lambda value: placeholder(entity, value)
 
 
-def _placeholder(mapping: Mapping_, entity: str, value: str) -> str:
+def _placeholder(mapping: PlaceholderStore, entity: str, value: str) -> str:
     if isinstance(mapping, PlaceholderMap):
         found = mapping.get(entity, value)
         taken = mapping.placeholders()
@@ -404,3 +404,16 @@ def build_analyzer(spacy_model: str, domain_recognizers: bool = True) -> Any:
         supported_languages=["en"],
     )
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
+def scrub_example(scrubber: PIIScrubber, example: Mapping[str, Any]) -> dict[str, Any]:
+    """A dataset or export record with every string field scrubbed, one numbering for all of
+    its fields (the person in ``input`` is the same ``<PERSON_1>`` in ``output``).
+
+    The training package and every export call this; nothing is written unscrubbed.
+    """
+    mapping: dict[str, str] = {}
+    return {
+        key: scrubber.scrub(value, mapping) if isinstance(value, str) else value
+        for key, value in example.items()
+    }

@@ -656,11 +656,35 @@ class GivenNameRecognizer(EntityRecognizer):
                     end += 1
                 start_char = token.idx
                 end_char = tokens[end].idx + len(tokens[end].text)
-                results.append(_result(self, self.ENTITY, start_char, end_char, 0.6))
+                if not self._names_something_else(tokens, i, end):
+                    results.append(_result(self, self.ENTITY, start_char, end_char, 0.6))
                 i = end + 1
             else:
                 i += 1
         return results
+
+    @staticmethod
+    def _names_something_else(tokens: list[Any], first: int, last: int) -> bool:
+        """ "Parkinson's disease", "Lynch syndrome", "the Civil Rights Act": an eponym or a
+        named thing, not a person."""
+        following = [t.text.lower() for t in tokens[last + 1 : last + 3]]
+        if following[:1] == ["'s"]:
+            following = following[1:]
+        words = [t.text.lower() for t in tokens[first : last + 1]] + following[:1]
+        return any(w in _NAMED_THINGS for w in words)
+
+
+# Words after which a capitalised name is a disease, a law, a place or an organisation.
+_NAMED_THINGS = set(
+    """
+    disease diseases syndrome syndromes disorder palsy sign test tumor tumour tumors anemia
+    anaemia ataxia dystrophy sarcoma lymphoma dementia procedure maneuver manoeuvre
+    scale score criteria classification law laws act acts code rule rules amendment
+    clause agreement treaty doctrine court inc ltd llc corp corporation company co
+    group bank foundation institute institution center centre clinic hospital
+    university college school association society orchestra street road avenue
+    """.split()
+)
 
 
 def _given_names() -> set[str]:
