@@ -42,6 +42,8 @@ def _result(
 class RegexRecognizer(EntityRecognizer):
     """One entity found by regular expressions; the span is the named group ``value``.
 
+    Class names must not repeat Presidio's own (it finds recognizer classes by name).
+
     The key words ("MRN", "driver's license number is") are part of the expression, so that a
     bare number is never taken for an identifier, but only the value itself is replaced.
     """
@@ -284,7 +286,7 @@ class StreetAddressRecognizer(RegexRecognizer):
         return bool(re.search(r"\d", value)) or bool(re.search(r"\n", value))
 
 
-class PhoneRecognizer(RegexRecognizer):
+class InternationalPhoneRecognizer(RegexRecognizer):
     """Phone numbers in any country's layout: 7-15 digits in groups, with a phone word before
     it or an international prefix; Presidio's own recognizer knows only a few regions."""
 
@@ -508,7 +510,7 @@ def domain_recognizers() -> list[EntityRecognizer]:
         DateOfBirthRecognizer,
         AgeRecognizer,
         StreetAddressRecognizer,
-        PhoneRecognizer,
+        InternationalPhoneRecognizer,
         CountryRecognizer,
         PlaceInContextRecognizer,
         TitledNameRecognizer,
