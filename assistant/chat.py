@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 
 from assistant.errors import AssistantError, InvalidInput, NotFound
 from assistant.storage import models
-from safety.guards import check_question, normalise_question
+from safety.flags import FlagDecision, decide, may_hold_after_generation
+from safety.guards import GuardVerdict, check_question, normalise_question
+from safety.pii import PlaceholderMap, load_key
 
 if TYPE_CHECKING:
     from assistant.pipeline import Answer
@@ -33,7 +35,10 @@ class StreamEvent:
     - ``sources``: ``{"citations": [citation dict, ...]}`` the numbered passages given to the model
     - ``token``: ``{"text": str}`` a piece of the answer
     - ``done``: ``{"message_id", "conversation_id", "answer", "citations", "flagged", "flags",
-      "held"}``: the stored answer; ``citations`` are the sources the answer cites
+      "held", "guard"}``: the stored answer; ``citations`` are the sources the answer cites;
+      ``held``: a reviewer must approve it first, and ``answer`` is empty; ``guard``: null, or
+      what the input guard did instead of the model (``block``, ``emergency``,
+      ``out_of_scope``)
     - ``error``: ``{"error": code, "message": text}``; the stream ends after it
     """
 
@@ -50,6 +55,7 @@ class Turn:
     user_message_id: int
     question: str  # what the model sees (the original, by default)
     collection: str | None
+    guard: GuardVerdict | None = None  # set when the input guard answers instead of the model
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,22 @@ class ChatService:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._hash_key: bytes | None = None
+
+    def placeholders(self, conversation: models.Conversation) -> PlaceholderMap:
+        """The conversation's placeholder map (keyed digests, safe to store)."""
+        if self._hash_key is None:
+            self._hash_key = load_key(
+                self.services.settings.safety.hash_key_file, "PII digest", create=True
+            )
+        return PlaceholderMap(self._hash_key, dict(conversation.pii_placeholders or {}))
+
+    def _scrub_in(self, conversation: models.Conversation, text: str) -> str:
+        """``text`` scrubbed with the conversation's numbering, which is saved back."""
+        mapping = self.placeholders(conversation)
+        scrubbed = self.services.scrubber.scrub(text, mapping)
+        conversation.pii_placeholders = mapping.to_json()
+        return scrubbed
 
     # ---- asking ----------------------------------------------------------------------------
     def start_turn(
@@ -118,34 +140,60 @@ class ChatService:
         if collection is not None and collection not in self.services.settings.collections:
             known = ", ".join(self.services.settings.collections)
             raise InvalidInput(f"unknown collection {collection!r}; choose one of: {known}")
-        stored_question = self.services.scrubber.scrub(question)
+        guard = self.services.input_guard.check(question)
         with self.services.db.session() as session:
             if conversation_id is None:
                 conversation = models.Conversation(
-                    user_id=user_id, title=_title(stored_question), collection=collection
+                    user_id=user_id, collection=collection, pii_placeholders={}
                 )
                 session.add(conversation)
             else:
                 conversation = self._own_conversation(session, user_id, conversation_id)
                 conversation.updated_at = models.utcnow()
+            stored_question = self._scrub_in(conversation, question)
+            if conversation_id is None:
+                conversation.title = _title(stored_question)
             session.flush()
             message = models.Message(
                 conversation_id=conversation.id, role="user", content=stored_question
             )
             session.add(message)
             session.flush()
-            return Turn(user_id, conversation.id, message.id, question, collection)
+            if not guard.allowed:
+                logger.info("message %s answered by the input guard: %s", message.id, guard.reason)
+            sees = self.services.settings.safety.model_sees
+            return Turn(
+                user_id,
+                conversation.id,
+                message.id,
+                question if sees == "original" else stored_question,
+                collection,
+                guard if not guard.allowed else None,
+            )
 
     def stream_answer(self, turn: Turn) -> Iterator[StreamEvent]:
-        """Retrieve, generate and store the answer; yields sources, tokens, then done or error."""
+        """Retrieve, generate and store the answer; yields sources, tokens, then done or error.
+
+        When the input guard answered, its message comes through the same events without the
+        model. When a rule could hold the answer, tokens are buffered, not streamed, and the
+        answer is sent only if it is not held.
+        """
+        if turn.guard is not None:
+            yield from self._guard_reply(turn, turn.guard)
+            return
+        buffer = may_hold_after_generation(self.services.settings.safety.flag_rules.policy)
         try:
             for event in self.services.pipeline.stream(turn.question, turn.collection):
                 if event.kind == "sources":
                     yield StreamEvent("sources", {"citations": [c.to_dict() for c in event.data]})
                 elif event.kind == "token":
-                    yield StreamEvent("token", {"text": event.data})
+                    if not buffer:
+                        yield StreamEvent("token", {"text": event.data})
                 else:
-                    yield StreamEvent("done", self._store_answer(turn, event.data))
+                    done = self._store_answer(turn, event.data)
+                    if buffer and not done["held"]:
+                        yield StreamEvent("token", {"text": done["answer"]})
+                    yield StreamEvent("done", done)
         except AssistantError as exc:
             logger.warning("answer for message %s failed: %s", turn.user_message_id, exc.code)
             yield StreamEvent("error", {"error": exc.code, "message": str(exc)})
@@ -158,33 +206,101 @@ class ChatService:
 
     def _store_answer(self, turn: Turn, answer: Answer) -> dict[str, Any]:
         citations = [c.to_dict() for c in answer.citations]
-        with self.services.db.session() as session:
-            message = models.Message(
-                conversation_id=turn.conversation_id,
-                role="assistant",
-                content=self.services.scrubber.scrub(answer.text),
-                citations=citations,
-                timings=answer.timings,
-                flags=answer.flags,
-                flagged=answer.flagged,
-                retrieval_score=answer.retrieval_score,
-            )
-            session.add(message)
-            session.flush()
-            if answer.flagged:
-                session.add(models.ReviewItem(message_id=message.id, reasons=answer.flags))
-            message_id = message.id
+        decision = decide(answer.flags, self.services.settings.safety.flag_rules.policy)
+        message_id = self._store_reply(
+            turn,
+            answer.text,
+            decision,
+            citations=citations,
+            timings=answer.timings,
+            flags=answer.flags,
+            retrieval_score=answer.retrieval_score,
+        )
+        if decision.held:
+            logger.info("answer %s held for review: %s", message_id, ", ".join(decision.reasons))
         return {
             "message_id": message_id,
             "conversation_id": turn.conversation_id,
-            "answer": answer.text,
+            "answer": "" if decision.held else answer.text,
             "citations": citations,
             "sources": [c.to_dict() for c in answer.sources],
-            "flagged": answer.flagged,
+            "flagged": decision.review,
             "flags": answer.flags,
-            "held": False,
+            "held": decision.held,
             "timings": answer.timings,
+            "guard": None,
         }
+
+    def _guard_reply(self, turn: Turn, verdict: GuardVerdict) -> Iterator[StreamEvent]:
+        """The input guard's message, stored and streamed like an answer; no model call."""
+        flags = [f"guard:{verdict.action}", *(f"guard:{hit}" for hit in verdict.hits)]
+        decision = decide(flags, self.services.settings.safety.flag_rules.policy)
+        # Nothing generated is shown, so there is nothing to hold back.
+        decision = FlagDecision(decision.reasons, held=False)
+        yield StreamEvent("sources", {"citations": []})
+        yield StreamEvent("token", {"text": verdict.message})
+        try:
+            message_id = self._store_reply(turn, verdict.message, decision, flags=flags)
+        except Exception:
+            logger.exception("guard reply for message %s was not stored", turn.user_message_id)
+            yield StreamEvent(
+                "error",
+                {"error": "internal_error", "message": "The answer failed; please try again."},
+            )
+            return
+        yield StreamEvent(
+            "done",
+            {
+                "message_id": message_id,
+                "conversation_id": turn.conversation_id,
+                "answer": verdict.message,
+                "citations": [],
+                "sources": [],
+                "flagged": decision.review,
+                "flags": flags,
+                "held": False,
+                "timings": {},
+                "guard": verdict.action,
+            },
+        )
+
+    def _store_reply(
+        self,
+        turn: Turn,
+        text: str,
+        decision: FlagDecision,
+        *,
+        flags: list[str],
+        citations: list[dict[str, Any]] | None = None,
+        timings: dict[str, float] | None = None,
+        retrieval_score: float | None = None,
+    ) -> int:
+        with self.services.db.session() as session:
+            conversation = session.get(models.Conversation, turn.conversation_id)
+            content = (
+                self._scrub_in(conversation, text)
+                if conversation is not None
+                else self.services.scrubber.scrub(text)
+            )
+            message = models.Message(
+                conversation_id=turn.conversation_id,
+                role="assistant",
+                content=content,
+                citations=citations or [],
+                timings=timings or {},
+                flags=flags,
+                flagged=decision.review,
+                retrieval_score=retrieval_score,
+            )
+            session.add(message)
+            session.flush()
+            if decision.review:
+                session.add(
+                    models.ReviewItem(
+                        message_id=message.id, reasons=decision.reasons, held=decision.held
+                    )
+                )
+            return message.id
 
     # ---- reading ---------------------------------------------------------------------------
     def list_conversations(self, user_id: int) -> list[ConversationView]:
@@ -224,7 +340,8 @@ class ChatService:
                 MessageView(
                     id=m.id,
                     role=m.role,
-                    content=m.content,
+                    # A held answer is not shown until a reviewer approves it.
+                    content="" if m.id in held else m.content,
                     citations=list(m.citations or []),
                     flagged=m.flagged,
                     flags=list(m.flags or []),
@@ -268,14 +385,15 @@ class ChatService:
             raise InvalidInput("'rating' must be 1 (thumbs up) or -1 (thumbs down)")
         correction = _optional_text(correction, "correction", MAX_CORRECTION_CHARS)
         reason = _optional_text(reason, "reason", MAX_REASON_CHARS)
-        # Scrub before opening the transaction; a bare thumbs needs no PII engine at all.
-        correction = self.services.scrubber.scrub(correction) if correction else None
-        reason = self.services.scrubber.scrub(reason) if reason else None
+        thumbs_down = self.services.settings.safety.flag_rules.thumbs_down
         with self.services.db.session() as session:
             message = session.get(models.Message, message_id)
             if message is None or message.role != "assistant":
                 raise NotFound(f"no answer {message_id}")
-            self._own_conversation(session, user_id, message.conversation_id)
+            conversation = self._own_conversation(session, user_id, message.conversation_id)
+            # Scrubbed with the conversation's numbering; a bare thumbs needs no PII engine.
+            correction = self._scrub_in(conversation, correction) if correction else None
+            reason = self._scrub_in(conversation, reason) if reason else None
             feedback = models.Feedback(
                 message_id=message_id,
                 user_id=user_id,
@@ -284,7 +402,7 @@ class ChatService:
                 reason=reason,
             )
             session.add(feedback)
-            if rating < 0:
+            if rating < 0 and thumbs_down != "off":
                 pending = session.scalars(
                     select(models.ReviewItem).where(
                         models.ReviewItem.message_id == message_id,
@@ -292,9 +410,17 @@ class ChatService:
                     )
                 ).first()
                 if pending is None:
-                    session.add(models.ReviewItem(message_id=message_id, reasons=["thumbs_down"]))
-                elif "thumbs_down" not in pending.reasons:
-                    pending.reasons = [*pending.reasons, "thumbs_down"]
+                    session.add(
+                        models.ReviewItem(
+                            message_id=message_id,
+                            reasons=["thumbs_down"],
+                            held=thumbs_down == "hold",
+                        )
+                    )
+                else:
+                    if "thumbs_down" not in pending.reasons:
+                        pending.reasons = [*pending.reasons, "thumbs_down"]
+                    pending.held = pending.held or thumbs_down == "hold"
             session.flush()
             return feedback.id
 

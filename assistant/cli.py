@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, InvalidInput
 from assistant.logging_setup import configure_logging
 from assistant.services import Services, build_services
 from assistant.settings import Settings
@@ -149,6 +149,16 @@ def ask(ctx: click.Context, question: str, collection: str | None, as_json: bool
         raise click.UsageError(verdict.message)
     if collection is not None and collection not in services.settings.collections:
         raise click.UsageError(f"unknown collection {collection!r}")
+    guard = services.input_guard.check(question)
+    if not guard.allowed:
+        # The input guard answers instead of the model (emergency, injection, out of scope).
+        if as_json:
+            payload = {"answer": guard.message, "citations": [], "flagged": True}
+            payload |= {"flags": [f"guard:{guard.action}"], "guard": guard.action}
+            click.echo(json.dumps(payload))
+        else:
+            click.echo(guard.message)
+        return
     if as_json:
         answer = services.pipeline.answer(question, collection)
     else:
@@ -181,6 +191,7 @@ def ask(ctx: click.Context, question: str, collection: str | None, as_json: bool
                     "flagged": answer.flagged,
                     "flags": answer.flags,
                     "timings": answer.timings,
+                    "guard": None,
                 }
             )
         )
@@ -341,6 +352,94 @@ def eval_retrieval(
     else:
         for key, value in figures.items():
             click.echo(f"{key:>18}: {value}")
+
+
+@eval_group.command("pii")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="JSONL with text and spans [{start, end, entity_type}].",
+)
+@click.option(
+    "--limit", type=click.IntRange(1, None), default=None, help="Use only the first N records."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def eval_pii(ctx: click.Context, data_path: Path, limit: int | None, as_json: bool) -> None:
+    """Precision, recall and F2 of PII detection (entity-agnostic and type-aware)."""
+    from tqdm import tqdm
+
+    from assistant.evaluation import read_jsonl
+    from safety.evaluation import Span, pii_case, score_pii
+
+    services = services_of(ctx)
+    try:
+        cases = [pii_case(r) for r in read_jsonl(data_path)][:limit]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"{data_path}: {exc}") from exc
+    if not cases:
+        raise InvalidInput(f"{data_path}: no records found")
+    scrubber = services.scrubber
+
+    def detect(text: str) -> list[Span]:
+        return [Span(s.start, s.end, s.entity_type) for s in scrubber.detect(text)]
+
+    with tqdm(total=len(cases), desc="eval pii", leave=False, disable=None) as bar:
+        figures = score_pii(detect, cases, progress=bar.update)
+    _print_figures(figures, as_json)
+
+
+@eval_group.command("guard")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="JSONL with text and expect (block, emergency, out_of_scope, answer, answer_scrubbed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def eval_guard(ctx: click.Context, data_path: Path, as_json: bool) -> None:
+    """Accuracy of the input guard per expectation, and its false-block rate."""
+    from assistant.evaluation import read_jsonl
+    from safety.evaluation import guard_case, score_guard
+    from safety.guards import check_question, normalise_question
+
+    services = services_of(ctx)
+    try:
+        cases = [guard_case(r) for r in read_jsonl(data_path)]
+    except ValueError as exc:
+        raise InvalidInput(f"{data_path}: {exc}") from exc
+    if not cases:
+        raise InvalidInput(f"{data_path}: no records found")
+    limit = services.settings.safety.max_question_chars
+
+    def decide(text: str) -> str:
+        # The same steps as the chat: normalise, size check, then the guard.
+        question = normalise_question(text)
+        size = check_question(question, limit)
+        return "block" if not size.allowed else services.input_guard.check(question).action
+
+    needs_scrub = any(c.expect == "answer_scrubbed" for c in cases)
+    figures = score_guard(decide, cases, services.scrubber.scrub if needs_scrub else None)
+    _print_figures(figures, as_json)
+
+
+def _print_figures(figures: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(figures))
+        return
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            click.echo(f"{key}:")
+            for name, inner in value.items():
+                click.echo(f"  {name:>24}: {inner}")
+        else:
+            click.echo(f"{key:>22}: {value}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,10 @@ from assistant.errors import IndexNotReady
 from assistant.prompts import Source, attribute_sentences, build_prompt, cited_numbers
 from assistant.settings import Settings
 from retrieval.types import Hit, IndexMissing
+from safety.guards import check_answer, disclaimer_for
+
+# (entity type, value) pairs of the personal data in a text: the output guard's view of it.
+PIIDetector = Callable[[str], Iterable[tuple[str, str]]]
 
 if TYPE_CHECKING:
     from assistant.llm import LocalLLM
@@ -77,10 +81,17 @@ def citation_of(source: Source) -> Citation:
 class AnswerPipeline:
     """Answers one question from the index with the LLM; stores nothing."""
 
-    def __init__(self, settings: Settings, index: IndexStore, llm: LocalLLM) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        index: IndexStore,
+        llm: LocalLLM,
+        detect_pii: PIIDetector | None = None,
+    ) -> None:
         self.settings = settings
         self.index = index
         self.llm = llm
+        self.detect_pii = detect_pii
 
     def retrieve(self, question: str, collection: str | None = None) -> list[Hit]:
         try:
@@ -119,6 +130,17 @@ class AnswerPipeline:
 
         raw = "".join(pieces).strip()
         text, cited, flags = self._cite(raw, prompt.sources)
+        if prompt.sources:
+            # Output guard: made-up personal data, uncited doses/diagnoses/legal conclusions.
+            report = check_answer(text, question, [s.text for s in prompt.sources], self.detect_pii)
+            flags.extend(report.flags)
+            drawn_on = [s.collection for s in sources if s.n in cited] or [
+                collection or s.collection for s in sources
+            ]
+            disclaimer = disclaimer_for(drawn_on, self.settings.safety.disclaimers)
+            if disclaimer:
+                text = f"{text}\n\n{disclaimer}"
+                yield PipelineEvent("token", f"\n\n{disclaimer}")
         best = max((h.dense_score for h in hits), default=None)
         if best is None or best < self.settings.retrieval.min_score:
             flags.append("low_retrieval_confidence")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from assistant.pipeline import AnswerPipeline
     from retrieval.embedding import Embedder
     from retrieval.store import IndexStore
+    from safety.guards import InputGuard
     from safety.pii import PIIScrubber
 
 logger = logging.getLogger(__name__)
@@ -85,15 +86,31 @@ class Services:
 
     @lazy_part
     def scrubber(self) -> PIIScrubber:
+        from assistant.logging_setup import use_scrubber
         from safety.pii import PIIScrubber
 
-        return PIIScrubber(self.settings.safety)
+        scrubber = PIIScrubber(self.settings.safety)
+        # Log lines are scrubbed with the full engine from now on (fast patterns before).
+        use_scrubber(scrubber.redact)
+        return scrubber
 
     @lazy_part
     def pipeline(self) -> AnswerPipeline:
         from assistant.pipeline import AnswerPipeline
 
-        return AnswerPipeline(self.settings, self.index, self.llm)
+        return AnswerPipeline(self.settings, self.index, self.llm, detect_pii=self.detect_pii)
+
+    def detect_pii(self, text: str) -> list[tuple[str, str]]:
+        """(entity type, value) of each finding: the output guard's PII check."""
+        return [(s.entity_type, text[s.start : s.end]) for s in self.scrubber.detect(text)]
+
+    @lazy_part
+    def input_guard(self) -> InputGuard:
+        from safety.guards import InputGuard
+
+        return InputGuard(
+            self.settings.safety.injection_threshold, self.settings.safety.scope_check
+        )
 
     @lazy_part
     def chat(self) -> ChatService:

