@@ -49,8 +49,11 @@ def load_docs(limit: int) -> list[Document]:
     with (ROOT / "data/corpus/medical/medquad_docs.jsonl").open() as handle:
         for line in handle:
             record = json.loads(line)
-            documents.append(Document(record["id"], record["title"], record["text"], "medical",
-                                      record["source_url"]))
+            documents.append(
+                Document(
+                    record["id"], record["title"], record["text"], "medical", record["source_url"]
+                )
+            )
             if len(documents) >= limit:
                 break
     return documents
@@ -97,8 +100,10 @@ def latencies(services: Services, repeats: int = 5) -> dict[str, float]:
             services.index.search(question, 5)
             times.append((time.perf_counter() - started) * 1000)
     times.sort()
-    return {"p50_ms": round(statistics.median(times), 2),
-            "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2)}
+    return {
+        "p50_ms": round(statistics.median(times), 2),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
+    }
 
 
 def bench_corpus_queries(index_dir: Path) -> dict[str, float] | None:
