@@ -347,11 +347,7 @@ def eval_retrieval(
             k=k,
             progress=bar.update,
         )
-    if as_json:
-        click.echo(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            click.echo(f"{key:>18}: {value}")
+    _print_figures(figures, as_json)
 
 
 @eval_group.command("pii")
