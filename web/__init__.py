@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     csrf.exempt(api.bp)
 
     app.after_request(_security_headers)
+    # A guard's own reply (emergency, refusal, scope) is flagged for review but has no sources.
+    app.jinja_env.tests["guard_flag"] = lambda flag: str(flag).startswith("guard:")
 
     password = ensure_admin(services.db, settings.web.admin_email, settings.web.admin_password)
     if password is not None and not settings.web.admin_password:

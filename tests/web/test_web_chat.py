@@ -181,3 +181,14 @@ def test_ask_into_someone_elses_conversation_is_404(client_for, accounts, store_
     )
     assert response.status_code == 404
     assert response.mimetype == "application/json"
+
+
+def test_guard_replies_carry_no_check_your_sources_notice(client_for, accounts, store_turn) -> None:  # type: ignore[no-untyped-def]
+    emergency = store_turn(accounts["user"].id, answer="Call 911 now.", flags=["guard:emergency"])
+    mixed = store_turn(accounts["user"].id, flags=["low_retrieval_confidence", "guard:block"])
+    client = client_for("user")
+    page = client.get(f"/c/{emergency.conversation_id}").get_data(as_text=True)
+    assert "Call 911 now." in page and "notice-flagged" not in page
+    page = client.get(f"/c/{mixed.conversation_id}").get_data(as_text=True)
+    assert "notice-flagged" in page and "(low_retrieval_confidence)" in page
+    assert "guard:block" not in page

@@ -217,10 +217,13 @@
           "Held for review: a reviewer checks this answer before it is shown in full.")
       );
     } else if (data.flagged) {
-      const flags = Array.isArray(data.flags) && data.flags.length
-        ? " (" + data.flags.join(", ") + ")" : "";
-      li.append(el("p", "notice notice-flagged",
-        "Flagged: check this answer against its sources" + flags + "."));
+      // A guard's own reply (emergency, refusal, scope message) has no sources to check.
+      const reviewFlags = (Array.isArray(data.flags) ? data.flags : [])
+        .filter((flag) => !String(flag).startsWith("guard:"));
+      if (reviewFlags.length) {
+        li.append(el("p", "notice notice-flagged",
+          "Flagged: check this answer against its sources (" + reviewFlags.join(", ") + ")."));
+      }
     }
   }
 
@@ -253,8 +256,9 @@
 
   function addFeedback(li, messageId, rating) {
     const bar = el("div", "feedback");
-    const up = button("👍", "thumb", "Helpful");
-    const down = button("👎", "thumb", "Not helpful");
+    // Words, not emoji: many servers and kiosks have no emoji font and would show boxes.
+    const up = button("Helpful", "thumb", "Helpful");
+    const down = button("Not helpful", "thumb", "Not helpful");
     const status = el("span", "feedback-status");
     status.setAttribute("role", "status");
     up.setAttribute("aria-pressed", rating === 1 ? "true" : "false");

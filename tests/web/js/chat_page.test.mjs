@@ -135,7 +135,8 @@ function texts(element) {
   const doc = page("1");
   const done = {
     message_id: 9, conversation_id: 1, answer: "Swelling — goes down [2]. <img src=x onerror=alert(1)>",
-    citations: [CITATIONS[1]], flagged: true, flags: ["low_retrieval_confidence"], held: false,
+    citations: [CITATIONS[1]], flagged: true, flags: ["low_retrieval_confidence", "guard:block"],
+    held: false,
   };
   const { requests } = run(doc, (request) => {
     if (request.url === "/chat/ask") {
@@ -190,6 +191,7 @@ function texts(element) {
   check(cite !== null && cite.textContent === "[2]", "[2] is a citation button");
   check(li.querySelector(".notice-flagged") !== null, "a flagged answer says so");
   check(li.querySelector(".notice-flagged").textContent.includes("low_retrieval_confidence"), "with its flags");
+  check(!li.querySelector(".notice-flagged").textContent.includes("guard:"), "guard flags are not listed");
   check(doc.getElementById("announcer").textContent === "Answer ready.", "announced to screen readers");
   check(!li.classList.contains("streaming"), "streaming state cleared");
 
