@@ -202,7 +202,7 @@ class DateOfBirthRecognizer(RegexRecognizer):
             r"(?P<value>\b\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?\b)",
             0.6,
         ),
-        (r"(?P<value>\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b)", 0.6),
+        (r"(?P<value>(?<![\d/.-])\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b)(?![/.-]?\d)", 0.6),
         (rf"(?P<value>\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTHS},?\s+\d{{4}}\b)", 0.6),
         (rf"(?P<value>\b{MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b)", 0.6),
         (
@@ -265,12 +265,14 @@ class StreetAddressRecognizer(RegexRecognizer):
             rf"(?:(?i:{self.PREFIX})\s+(?:{WORD}\s+){{0,5}}?{number}"
             rf"|{words}(?:{WORD}(?i:{self.ENDING}))\b(?:\s+{number}\b)?"
             rf"|(?:{WORD}\s+){{0,4}}(?i:{self.SUFFIX})\b\.?(?:\s+{number}\b)?"
-            rf"|(?<=\d\s){CAP_WORD}(?:\s+{CAP_WORD}){{0,3}}\s+{number}\b)"
+            rf"|(?<=\d\s){CAP_WORD}(?:\s+{CAP_WORD}){{0,3}}\s+{number}\b(?![ .-]?\d))"
         )
         # After a street: more parts separated by commas or new lines (town, region, postcode).
+        # A postal code, but not the first group of a phone number on the next line.
+        code = r"\d{3,6}(?:-\d{3,4}|\s\d{2})?\b(?![ .-]?\(?\d)"
         part = (
-            rf"(?:(?i:{self.UNIT})|\d{{3,6}}(?:-\d{{3,4}})?|[A-Z]{{2}}(?:\s+\d{{3,6}})?|nan"
-            rf"|{CAP_WORD}(?:\s+{CAP_WORD}){{0,3}}(?:\s+\d{{3,6}}(?:-\d{{3,4}})?)?)"
+            rf"(?:(?i:{self.UNIT})|{code}|[A-Z]{{2}}\b(?:\s+{code})?|nan"
+            rf"|{CAP_WORD}(?:\s+{CAP_WORD}){{0,3}}(?:\s+{code})?)"
         )
         tail = rf"(?:(?:\s*,\s*|\s*\n[\s>?]*|\s+(?=(?i:{self.UNIT})))(?:,\s*)?{part}){{0,6}}"
         self.PATTERNS = (
@@ -292,6 +294,8 @@ class InternationalPhoneRecognizer(RegexRecognizer):
 
     ENTITY = "PHONE_NUMBER"
     GROUPS = r"(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{1,5}(?:[\s.-]\(?\d{1,5}\)?){0,5}"
+    # The same on one line: a list of contacts has one number a line.
+    LINE_GROUPS = GROUPS.replace(r"[\s.-]", r"[ \t.-]")
     PATTERNS = (
         (
             r"\b(?:phone|tel|telephone|mobile|cell|fax|desk|office|call(?:ed)?|text|"
@@ -302,6 +306,13 @@ class InternationalPhoneRecognizer(RegexRecognizer):
         ),
         (rf"(?P<value>\+\d{{1,3}}[\s.-]?{GROUPS})", 0.6),
         (r"(?P<value>(?:\(\d{2,4}\)\s?|\b\d{3}[-.])\d{3}[-.]\d{3,4}\b(?:\s?x\d{1,5})?)", 0.6),
+        # A contact list: the number first, its kind after it ("455 6186 office",
+        # "3660170548-Fax").
+        (
+            rf"(?:^|(?<=[\s,\\>]))(?P<value>(?:\+|\(|\b){LINE_GROUPS}(?:\s?(?:x|ext\.?)\s?\d{{1,5}})?)"
+            r"(?:\s*-\s*|\s+)(?i:office|fax|mobile|cell|home|work|desk|tel|phone)\b",
+            0.7,
+        ),
     )
 
     def validate(self, value: str) -> bool:
