@@ -216,6 +216,15 @@ class PIIScrubber:
                 entities=self.entities,
                 score_threshold=self.threshold,
             )
+        if analysed is not text:
+            # In lower-case text the NER takes words for names ("person", "world"); keep only
+            # its findings that contain a re-cased name.
+            results = [
+                r
+                for r in results
+                if _recognizer(r) != "SpacyRecognizer"
+                or analysed[r.start : r.end] != text[r.start : r.end]
+            ]
         found = [PIISpan(r.start, r.end, r.entity_type, float(r.score)) for r in results]
         found = [s for s in found if text[s.start : s.end].strip()]
         found += _repeated_mentions(text, found)
@@ -291,6 +300,10 @@ class PIIScrubber:
             position = span.end
         out.append(text[position:])
         return "".join(out)
+
+
+def _recognizer(result: Any) -> str:
+    return str((result.recognition_metadata or {}).get("recognizer_name", ""))
 
 
 def _bind(placeholder: Any, entity: str) -> Any:

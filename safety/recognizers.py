@@ -295,7 +295,7 @@ class InternationalPhoneRecognizer(RegexRecognizer):
     ENTITY = "PHONE_NUMBER"
     GROUPS = r"(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{1,5}(?:[\s.-]\(?\d{1,5}\)?){0,5}"
     # The same on one line: a list of contacts has one number a line.
-    LINE_GROUPS = GROUPS.replace(r"[\s.-]", r"[ \t.-]")
+    LINE_GROUPS = r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,12}(?:[ .-]\(?\d{1,6}\)?){0,5}"
     PATTERNS = (
         (
             r"\b(?:phone|tel|telephone|mobile|cell|fax|desk|office|call(?:ed)?|text|"
@@ -309,7 +309,7 @@ class InternationalPhoneRecognizer(RegexRecognizer):
         # A contact list: the number first, its kind after it ("455 6186 office",
         # "3660170548-Fax").
         (
-            rf"(?:^|(?<=[\s,\\>]))(?P<value>(?:\+|\(|\b){LINE_GROUPS}(?:\s?(?:x|ext\.?)\s?\d{{1,5}})?)"
+            rf"(?:^|(?<=[\s,\\>]))(?P<value>(?:\b|(?=[+(])){LINE_GROUPS}(?:\s?(?:x|ext\.?)\s?\d{{1,5}})?)"
             r"(?:\s*-\s*|\s+)(?i:office|fax|mobile|cell|home|work|desk|tel|phone)\b",
             0.7,
         ),
@@ -700,16 +700,16 @@ _NAMED_THINGS = set(
 )
 
 
-def _given_names() -> set[str]:
-    """US census given names (the ``names`` package ships the lists as data files)."""
+def _given_names(top: int | None = None) -> set[str]:
+    """US census given names (the ``names`` package ships the lists as data files, most
+    frequent first); ``top``: only the first so many of each list."""
     from importlib.resources import files
 
     found: set[str] = set()
     for name in ("dist.female.first", "dist.male.first"):
         resource = files("names").joinpath(name)
-        for line in resource.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                found.add(line.split()[0].lower())
+        lines = [line for line in resource.read_text(encoding="utf-8").splitlines() if line.strip()]
+        found.update(line.split()[0].lower() for line in lines[:top])
     return found
 
 
@@ -728,15 +728,35 @@ def known_names() -> frozenset[str]:
 
 
 def common_words(nlp_engine: Any) -> frozenset[str]:
-    """English words that are also names ("will", "young", "price"): never re-cased."""
+    """English words that are also names ("will", "young", "price", "credit"): never re-cased.
+
+    The census surname list holds tens of thousands of everyday words ("payment", "person",
+    "music"); the spaCy lemmatizer's word lists (WordNet lemmas) name them. A frequent given
+    name stays a name even when it is also a word ("kelly", "jordan").
+    """
     words = set(_AMBIGUOUS_FIRST_NAMES)
+    words.update(_COMMON_SURNAME_WORDS)
     try:
         nlp = nlp_engine.nlp["en"]
         words.update(nlp.Defaults.stop_words)
-    except (AttributeError, KeyError):
-        pass
-    words.update(_COMMON_SURNAME_WORDS)
-    return frozenset(words)
+        lookups = nlp.get_pipe("lemmatizer").lookups
+    except (AttributeError, KeyError, ValueError):
+        return frozenset(words)
+    frequent = _given_names(top=_FREQUENT_GIVEN_NAMES)
+    lemmas: set[str] = set()
+    # lemma_index: part of speech -> lemmas; lemma_exc: part of speech -> {irregular form: ...}.
+    for table in ("lemma_index", "lemma_exc"):
+        if table in lookups.tables:
+            for entries in lookups.get_table(table).values():
+                lemmas.update(e for e in entries if e.isalpha())
+    for lemma in lemmas:
+        forms = {lemma, lemma + "s", lemma + "es", lemma + "ed", lemma + "d", lemma + "ing"}
+        words.update(f for f in forms if f not in frequent)
+    return frozenset(words - {c.lower() for c in COUNTRIES})
+
+
+# How many of the most frequent census given names (each sex) are names before words.
+_FREQUENT_GIVEN_NAMES = 1000
 
 
 # Census surnames that are everyday words; a lower-case "call" or "price" is not a name.
