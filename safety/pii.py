@@ -142,7 +142,15 @@ def _repeated_mentions(text: str, found: list[PIISpan]) -> list[PIISpan]:
 
 
 def _name_parts(name: str) -> list[str]:
-    return re.findall(r"[^\W\d_][\w'-]{2,}", name) if " " in name.strip() else []
+    if " " not in name.strip():
+        return []
+    parts = re.findall(r"[^\W\d_][\w'-]{2,}", name)
+    return [p for p in parts if p.casefold() not in _TITLE_WORDS]
+
+
+# A courtesy title is part of a found name, but its other mentions are not names.
+_TITLE_WORDS = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sr", "sra", "herr", "frau"}
+_TITLE_WORDS |= {"mme", "mlle", "phd", "md"}
 
 
 def load_key(path: Path | None, purpose: str, create: bool = False) -> bytes:

@@ -452,31 +452,38 @@ _NOT_PLACES = {
 }
 
 
+# Courtesy titles; with the name they are one finding ("Dr. Kyle Kuefer" -> "<PERSON_1>").
+TITLES = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sr|Sra|Herr|Frau|Mme|Mlle)"
+
+
 class TitledNameRecognizer(RegexRecognizer):
-    """Names after a courtesy title or an introduction ("Dr. Kyle Kuefer", "my name is ...")."""
+    """Names after a courtesy title or an introduction ("Dr. Kyle Kuefer", "my name is ...",
+    "call me Csanád", "my son Tadzio", "Hi Torben")."""
 
     ENTITY = "PERSON"
     FLAGS = 0
     NAME = rf"{CAP_WORD}(?:\s+(?:[A-Z]\.|{CAP_WORD})){{0,3}}"
+    INTRODUCTION = (
+        r"(?:(?:my|his|her|their|your|the)\s+)?(?:(?:last|first|full|maiden|middle|family|given|"
+        r"sur)\s*)?name\s*(?:is|was|:|\?)|i\s+am|i'm|this\s+is|called|named|call(?:s|ed)?\s+me|"
+        r"patient|client|signed|regards,|sincerely,|thanks,|hi|hello|dear|hey|says|said|"
+        r"(?:my|our|his|her)\s+(?:son|daughter|kid|child|wife|husband|partner|mother|father|mom|"
+        r"mum|dad|brother|sister|grandmother|grandfather|grandson|granddaughter|aunt|uncle|"
+        r"cousin|niece|nephew|friend|neighbou?r|boss|colleague|fianc[ée]e?|boyfriend|girlfriend)"
+    )
 
     def __init__(self) -> None:
         self.PATTERNS = (
-            (
-                rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sr|Sra|Herr|Frau|Mme|Mlle)\.?\s+(?P<value>"
-                rf"{self.NAME})",
-                0.75,
-            ),
-            (
-                rf"(?i:\b(?:my\s+name\s+is|name\s*:|i\s+am|i'm|this\s+is|called|patient|"
-                rf"client|signed|regards,|sincerely,|thanks,)|\bname\s*:)\s+"
-                rf"(?P<value>{self.NAME})",
-                0.6,
-            ),
+            (rf"(?P<value>\b{TITLES}\.?\s+{self.NAME})", 0.75),
+            # Lower-case text: the title needs its dot (the name is re-cased when known).
+            (rf"(?P<value>\b(?i:{TITLES})\.\s+{self.NAME})", 0.7),
+            (rf"(?i:\b(?:{self.INTRODUCTION}))[ \t]+(?P<value>{self.NAME})", 0.6),
         )
         super().__init__()
 
     def validate(self, value: str) -> bool:
-        return value.split()[0].lower() not in _NOT_NAMES
+        words = re.sub(rf"^(?i:{TITLES})\.?\s+", "", value).split()
+        return bool(words) and words[0].lower().rstrip(".,") not in _NOT_NAMES
 
 
 _NOT_NAMES = _NOT_PLACES | {
@@ -493,6 +500,19 @@ _NOT_NAMES = _NOT_PLACES | {
     "at",
     "on",
     "from",
+    "sir",
+    "madam",
+    "team",
+    "all",
+    "everyone",
+    "there",
+    "again",
+    "good",
+    "thank",
+    "thanks",
+    "please",
+    "is",
+    "was",
 }
 
 
