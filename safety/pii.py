@@ -141,6 +141,43 @@ def _repeated_mentions(text: str, found: list[PIISpan]) -> list[PIISpan]:
     return extra
 
 
+# One capitalised word that is not an English word; lists of them ("Monjeau, Graves and Reed");
+# a speaker's name at the start of a line ("Halldór: What a wife.").
+_CAP_WORD = r"[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω][^\W\d_]+(?:['’-][^\W\d_]+)?"
+_NAME_LIST = re.compile(
+    rf"\b{_CAP_WORD}(?:\s*,\s*{_CAP_WORD})*\s*,?\s+(?:and|or|&)\s+{_CAP_WORD}\b"
+)
+_SPEAKER = re.compile(rf"^[ \t>]*({_CAP_WORD}):[ \t]*(?=\S)", re.MULTILINE)
+
+
+def _names_in_company(text: str, found: list[PIISpan], common: frozenset[str]) -> list[PIISpan]:
+    """Names known by the company they keep.
+
+    In a list of single capitalised words ("founders: Monjeau, Graves and Reed") where one is
+    a found name, the others that are not English words are names too; so is a word that
+    opens a line as a speaker ("Halldór: What a wife."), when it is not an English word.
+    """
+    names = [s for s in found if s.entity_type == "PERSON"]
+    extra = []
+    for match in _NAME_LIST.finditer(text):
+        words = list(re.finditer(_CAP_WORD, match.group(0)))
+        spans = [(match.start() + w.start(), match.start() + w.end()) for w in words]
+        if not any(any(s.start <= a and b <= s.end for s in names) for a, b in spans):
+            continue
+        for a, b in spans:
+            if text[a:b].casefold() not in common:
+                extra.append(PIISpan(a, b, "PERSON", 0.5))
+    for match in _SPEAKER.finditer(text):
+        word = match.group(1)
+        if word.casefold() not in common and word.casefold() not in _LABELS:
+            extra.append(PIISpan(match.start(1), match.end(1), "PERSON", 0.5))
+    return extra
+
+
+# Field labels that are not English words.
+_LABELS = {"re", "fwd", "fw", "cc", "bcc", "ps", "nb", "faq", "dob", "ssn", "mrn", "url"}
+
+
 def _name_parts(name: str) -> list[str]:
     if " " not in name.strip():
         return []
@@ -235,6 +272,7 @@ class PIIScrubber:
             ]
         found = [PIISpan(r.start, r.end, r.entity_type, float(r.score)) for r in results]
         found = [s for s in found if text[s.start : s.end].strip()]
+        found += _names_in_company(analysed, found, self._common)
         found += _repeated_mentions(text, found)
         chosen: list[PIISpan] = []
         for span in sorted(found, key=lambda s: (-(s.end - s.start), -s.score)):
