@@ -237,10 +237,11 @@ class PIIScrubber:
         missing = sorted(set(entities) - supported)
         if missing:
             raise PIIConfigError(f"no recognizer for the PII entities {missing}")
-        from safety.recognizers import common_words, known_names
+        from safety.recognizers import common_words, known_names, word_names
 
         self._names = known_names()
         self._common = common_words(self._analyzer.nlp_engine)
+        self._word_names = word_names(self._analyzer.nlp_engine)
         self.entities = list(entities)
         self.threshold = settings.pii_score_threshold
         # spaCy pipelines are not guaranteed thread-safe; analysis is short, so serialise it.
@@ -270,6 +271,14 @@ class PIIScrubber:
                 if _recognizer(r) != "SpacyRecognizer"
                 or analysed[r.start : r.end] != text[r.start : r.end]
             ]
+        # A census name that is also an English word ("Princess", "Shadow", "Sunday") is a
+        # name only when something else says so.
+        results = [
+            r
+            for r in results
+            if _recognizer(r) != "GivenNameRecognizer"
+            or analysed[r.start : r.end].split()[0].casefold() not in self._word_names
+        ]
         found = [PIISpan(r.start, r.end, r.entity_type, float(r.score)) for r in results]
         found = [s for s in found if text[s.start : s.end].strip()]
         found += _names_in_company(analysed, found, self._common)

@@ -477,7 +477,8 @@ class TitledNameRecognizer(RegexRecognizer):
             (rf"(?P<value>\b{TITLES}\.?\s+{self.NAME})", 0.75),
             # Lower-case text: the title needs its dot (the name is re-cased when known).
             (rf"(?P<value>\b(?i:{TITLES})\.\s+{self.NAME})", 0.7),
-            (rf"(?i:\b(?:{self.INTRODUCTION}))[ \t]+(?P<value>{self.NAME})", 0.6),
+            # Above GivenNameRecognizer's score: Presidio keeps one of two equal spans.
+            (rf"(?i:\b(?:{self.INTRODUCTION}))[ \t]+(?P<value>{self.NAME})", 0.65),
         )
         super().__init__()
 
@@ -733,11 +734,12 @@ def _given_names(top: int | None = None) -> set[str]:
     return found
 
 
-def _surnames() -> set[str]:
+def _surnames(top: int | None = None) -> set[str]:
     from importlib.resources import files
 
     text = files("names").joinpath("dist.all.last").read_text(encoding="utf-8")
-    return {line.split()[0].lower() for line in text.splitlines() if line.strip()}
+    lines = [line for line in text.splitlines() if line.strip()]
+    return {line.split()[0].lower() for line in lines[:top]}
 
 
 def known_names() -> frozenset[str]:
@@ -747,36 +749,51 @@ def known_names() -> frozenset[str]:
     return frozenset(found)
 
 
-def common_words(nlp_engine: Any) -> frozenset[str]:
-    """English words that are also names ("will", "young", "price", "credit"): never re-cased.
-
-    The census surname list holds tens of thousands of everyday words ("payment", "person",
-    "music"); the spaCy lemmatizer's word lists (WordNet lemmas) name them. A frequent given
-    name stays a name even when it is also a word ("kelly", "jordan").
-    """
-    words = set(_AMBIGUOUS_FIRST_NAMES)
-    words.update(_COMMON_SURNAME_WORDS)
+def english_words(nlp_engine: Any) -> frozenset[str]:
+    """English lemmas (lower case) from the spaCy lemmatizer's word lists (WordNet), less the
+    country names; empty when the pipeline has no such lists."""
     try:
-        nlp = nlp_engine.nlp["en"]
-        words.update(nlp.Defaults.stop_words)
-        lookups = nlp.get_pipe("lemmatizer").lookups
+        lookups = nlp_engine.nlp["en"].get_pipe("lemmatizer").lookups
     except (AttributeError, KeyError, ValueError):
-        return frozenset(words)
-    frequent = _given_names(top=_FREQUENT_GIVEN_NAMES)
+        return frozenset()
     lemmas: set[str] = set()
     # lemma_index: part of speech -> lemmas; lemma_exc: part of speech -> {irregular form: ...}.
     for table in ("lemma_index", "lemma_exc"):
         if table in lookups.tables:
             for entries in lookups.get_table(table).values():
                 lemmas.update(e for e in entries if e.isalpha())
-    for lemma in lemmas:
+    return frozenset(lemmas - {c.lower() for c in COUNTRIES})
+
+
+def common_words(nlp_engine: Any) -> frozenset[str]:
+    """English words that are also names ("will", "young", "price", "credit"): never re-cased.
+
+    The census surname list holds tens of thousands of everyday words ("payment", "person",
+    "music"); the spaCy lemmatizer's word lists name them. A frequent given name stays a name
+    even when it is also a word ("kelly", "jordan").
+    """
+    words = set(_AMBIGUOUS_FIRST_NAMES)
+    words.update(_COMMON_SURNAME_WORDS)
+    try:
+        words.update(nlp_engine.nlp["en"].Defaults.stop_words)
+    except (AttributeError, KeyError):
+        pass
+    frequent = _given_names(top=_FREQUENT_NAMES)
+    for lemma in english_words(nlp_engine):
         forms = {lemma, lemma + "s", lemma + "es", lemma + "ed", lemma + "d", lemma + "ing"}
         words.update(f for f in forms if f not in frequent)
     return frozenset(words - {c.lower() for c in COUNTRIES})
 
 
-# How many of the most frequent census given names (each sex) are names before words.
-_FREQUENT_GIVEN_NAMES = 1000
+def word_names(nlp_engine: Any) -> frozenset[str]:
+    """English words that are census names but not frequent ones ("princess", "shadow",
+    "sunday"): alone, such a word is taken for a name only when something else says so."""
+    frequent = _given_names(top=_FREQUENT_NAMES) | _surnames(top=_FREQUENT_NAMES)
+    return english_words(nlp_engine) - frequent
+
+
+# How many of the most frequent census names (each list) are names before words.
+_FREQUENT_NAMES = 1000
 
 
 # Census surnames that are everyday words; a lower-case "call" or "price" is not a name.
