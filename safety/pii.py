@@ -271,6 +271,12 @@ class PIIScrubber:
                 if _recognizer(r) != "SpacyRecognizer"
                 or analysed[r.start : r.end] != text[r.start : r.end]
             ]
+        # The NER takes codes for places ("J45.909"); a name or a place has no digits.
+        results = [
+            r
+            for r in results
+            if _recognizer(r) != "SpacyRecognizer" or not re.search(r"\d", text[r.start : r.end])
+        ]
         # A census name that is also an English word ("Princess", "Shadow", "Sunday") is a
         # name only when something else says so.
         results = [

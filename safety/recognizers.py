@@ -8,6 +8,7 @@ legal questions (the figures are in README "Safety").
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -238,7 +239,7 @@ class StreetAddressRecognizer(RegexRecognizer):
         r"(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|court|ct|way|place|pl|plaza|"
         r"boulevard|blvd|terrace|crescent|close|square|sq|highway|hwy|parkway|pkwy|circle|"
         r"trail|row|extensions?|forges?|gate|gardens|park|hill|view|heights|mews|walk|"
-        r"u\.|utca|út|ul\.|ulica|str\.|strasse|straße|weg|gasse|allee|platz|laan|straat|"
+        r"u\.(?![A-Za-z]\.)|utca|út|ul\.|ulica|str\.|strasse|straße|weg|gasse|allee|platz|laan|straat|"
         r"plein|dreef|vej|gade|vei|veien|vegen|gata|gatan|väg|vägen|stigen|tie|katu)"
     )
     # Compound street names that end in a street word ("Puruntie", "Västerviksgatan").
@@ -774,10 +775,8 @@ def common_words(nlp_engine: Any) -> frozenset[str]:
     """
     words = set(_AMBIGUOUS_FIRST_NAMES)
     words.update(_COMMON_SURNAME_WORDS)
-    try:
+    with contextlib.suppress(AttributeError, KeyError):
         words.update(nlp_engine.nlp["en"].Defaults.stop_words)
-    except (AttributeError, KeyError):
-        pass
     frequent = _given_names(top=_FREQUENT_NAMES)
     for lemma in english_words(nlp_engine):
         forms = {lemma, lemma + "s", lemma + "es", lemma + "ed", lemma + "d", lemma + "ing"}
