@@ -252,6 +252,11 @@ class StreetAddressRecognizer(RegexRecognizer):
         r"corso|largo|travessa|praça|rue|chemin|place|boulevard|ul\.|ulica|al\.|aleja|"
         r"λεωφ\.|οδός|the corner of)"
     )
+    # Street words that are not English words, so a number before them is enough.
+    FOREIGN_PREFIX = (
+        r"(?:rua|avenida|avda\.?|calle|camino|carrer|viale|piazza|corso|largo|travessa|praça|"
+        r"rue|chemin|cours|ulica|ul\.|aleja)"
+    )
     UNIT = r"(?:apt\.?|apartment|suite|ste\.?|unit|flat|floor|box|#)\s*\d+[A-Z]?"
     MILITARY = (
         r"(?:(?:PSC|Unit|USNS|USNV|USS|USCGC|CMR)\s+[\w-]+(?:,\s*Box\s+\d+)?\s*\n?\s*)?"
@@ -264,6 +269,8 @@ class StreetAddressRecognizer(RegexRecognizer):
         street = (
             rf"(?:{number}\s+)?(?:{number}\s+)?"
             rf"(?:(?i:{self.PREFIX})\s+(?:{WORD}\s+){{0,5}}?{number}"
+            # "770 26 rue des Lieutenants Thomazo": the numbers before, none after.
+            rf"|(?<=\d\s)(?i:{self.FOREIGN_PREFIX})\s+(?:{WORD}\s+){{0,4}}{WORD}"
             rf"|{words}(?:{WORD}(?i:{self.ENDING}))\b(?:\s+{number}\b)?"
             rf"|(?:{WORD}\s+){{0,4}}(?i:{self.SUFFIX})\b\.?(?:\s+{number}\b)?"
             rf"|(?<=\d\s){CAP_WORD}(?:\s+{CAP_WORD}){{0,3}}\s+{number}\b(?![ .-]?\d))"
