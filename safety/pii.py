@@ -169,7 +169,8 @@ def _names_in_company(text: str, found: list[PIISpan], common: frozenset[str]) -
                 extra.append(PIISpan(a, b, "PERSON", 0.5))
     for match in _SPEAKER.finditer(text):
         word = match.group(1)
-        if word.casefold() not in common and word.casefold() not in _LABELS:
+        # "ValueError:" and other CamelCase identifiers are no speakers.
+        if word[1:].islower() and word.casefold() not in common and word.casefold() not in _LABELS:
             extra.append(PIISpan(match.start(1), match.end(1), "PERSON", 0.5))
     return extra
 

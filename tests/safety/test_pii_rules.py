@@ -30,6 +30,7 @@ def _found(scrubber, text: str) -> set[tuple[str, str]]:
         "Should I take Tylenol or Advil for a fever?",
         "On the last Sunday before Labor Day the Princess Royal visited.",
         "Note: Section 12.3 applies to the tenant.",
+        "Traceback (most recent call last):\nValueError: bad input",
     ],
 )
 def test_ordinary_questions_are_not_scrubbed(shared_models, text: str) -> None:
