@@ -141,8 +141,54 @@ def _repeated_mentions(text: str, found: list[PIISpan]) -> list[PIISpan]:
     return extra
 
 
+# One capitalised word that is not an English word; lists of them ("Monjeau, Graves and Reed");
+# a speaker's name at the start of a line ("Halldór: What a wife.").
+_CAP_WORD = r"[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω][^\W\d_]+(?:['’-][^\W\d_]+)?"
+_NAME_LIST = re.compile(
+    rf"\b{_CAP_WORD}(?:\s*,\s*{_CAP_WORD})*\s*,?\s+(?:and|or|&)\s+{_CAP_WORD}\b"
+)
+_SPEAKER = re.compile(rf"^[ \t>]*({_CAP_WORD}):[ \t]*(?=\S)", re.MULTILINE)
+
+
+def _names_in_company(text: str, found: list[PIISpan], common: frozenset[str]) -> list[PIISpan]:
+    """Names known by the company they keep.
+
+    In a list of single capitalised words ("founders: Monjeau, Graves and Reed") where one is
+    a found name, the others that are not English words are names too; so is a word that
+    opens a line as a speaker ("Halldór: What a wife."), when it is not an English word.
+    """
+    names = [s for s in found if s.entity_type == "PERSON"]
+    extra = []
+    for match in _NAME_LIST.finditer(text):
+        words = list(re.finditer(_CAP_WORD, match.group(0)))
+        spans = [(match.start() + w.start(), match.start() + w.end()) for w in words]
+        if not any(any(s.start <= a and b <= s.end for s in names) for a, b in spans):
+            continue
+        for a, b in spans:
+            if text[a:b].casefold() not in common:
+                extra.append(PIISpan(a, b, "PERSON", 0.5))
+    for match in _SPEAKER.finditer(text):
+        word = match.group(1)
+        # "ValueError:" and other CamelCase identifiers are no speakers.
+        if word[1:].islower() and word.casefold() not in common and word.casefold() not in _LABELS:
+            extra.append(PIISpan(match.start(1), match.end(1), "PERSON", 0.5))
+    return extra
+
+
+# Field labels that are not English words.
+_LABELS = {"re", "fwd", "fw", "cc", "bcc", "ps", "nb", "faq", "dob", "ssn", "mrn", "url"}
+
+
 def _name_parts(name: str) -> list[str]:
-    return re.findall(r"[^\W\d_][\w'-]{2,}", name) if " " in name.strip() else []
+    if " " not in name.strip():
+        return []
+    parts = re.findall(r"[^\W\d_][\w'-]{2,}", name)
+    return [p for p in parts if p.casefold() not in _TITLE_WORDS]
+
+
+# A courtesy title is part of a found name, but its other mentions are not names.
+_TITLE_WORDS = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sr", "sra", "herr", "frau"}
+_TITLE_WORDS |= {"mme", "mlle", "phd", "md"}
 
 
 def load_key(path: Path | None, purpose: str, create: bool = False) -> bytes:
@@ -192,10 +238,11 @@ class PIIScrubber:
         missing = sorted(set(entities) - supported)
         if missing:
             raise PIIConfigError(f"no recognizer for the PII entities {missing}")
-        from safety.recognizers import common_words, known_names
+        from safety.recognizers import common_words, known_names, word_names
 
         self._names = known_names()
         self._common = common_words(self._analyzer.nlp_engine)
+        self._word_names = word_names(self._analyzer.nlp_engine)
         self.entities = list(entities)
         self.threshold = settings.pii_score_threshold
         # spaCy pipelines are not guaranteed thread-safe; analysis is short, so serialise it.
@@ -216,8 +263,32 @@ class PIIScrubber:
                 entities=self.entities,
                 score_threshold=self.threshold,
             )
+        if analysed is not text:
+            # In lower-case text the NER takes words for names ("person", "world"); keep only
+            # its findings that contain a re-cased name.
+            results = [
+                r
+                for r in results
+                if _recognizer(r) != "SpacyRecognizer"
+                or analysed[r.start : r.end] != text[r.start : r.end]
+            ]
+        # The NER takes codes for places ("J45.909"); a name or a place has no digits.
+        results = [
+            r
+            for r in results
+            if _recognizer(r) != "SpacyRecognizer" or not re.search(r"\d", text[r.start : r.end])
+        ]
+        # A census name that is also an English word ("Princess", "Shadow", "Sunday") is a
+        # name only when something else says so.
+        results = [
+            r
+            for r in results
+            if _recognizer(r) != "GivenNameRecognizer"
+            or analysed[r.start : r.end].split()[0].casefold() not in self._word_names
+        ]
         found = [PIISpan(r.start, r.end, r.entity_type, float(r.score)) for r in results]
         found = [s for s in found if text[s.start : s.end].strip()]
+        found += _names_in_company(analysed, found, self._common)
         found += _repeated_mentions(text, found)
         chosen: list[PIISpan] = []
         for span in sorted(found, key=lambda s: (-(s.end - s.start), -s.score)):
@@ -291,6 +362,10 @@ class PIIScrubber:
             position = span.end
         out.append(text[position:])
         return "".join(out)
+
+
+def _recognizer(result: Any) -> str:
+    return str((result.recognition_metadata or {}).get("recognizer_name", ""))
 
 
 def _bind(placeholder: Any, entity: str) -> Any:

@@ -8,6 +8,7 @@ legal questions (the figures are in README "Safety").
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -202,7 +203,7 @@ class DateOfBirthRecognizer(RegexRecognizer):
             r"(?P<value>\b\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?\b)",
             0.6,
         ),
-        (r"(?P<value>\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b)", 0.6),
+        (r"(?P<value>(?<![\d/.-])\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b)(?![/.-]?\d)", 0.6),
         (rf"(?P<value>\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTHS},?\s+\d{{4}}\b)", 0.6),
         (rf"(?P<value>\b{MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b)", 0.6),
         (
@@ -238,7 +239,7 @@ class StreetAddressRecognizer(RegexRecognizer):
         r"(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|court|ct|way|place|pl|plaza|"
         r"boulevard|blvd|terrace|crescent|close|square|sq|highway|hwy|parkway|pkwy|circle|"
         r"trail|row|extensions?|forges?|gate|gardens|park|hill|view|heights|mews|walk|"
-        r"u\.|utca|út|ul\.|ulica|str\.|strasse|straße|weg|gasse|allee|platz|laan|straat|"
+        r"u\.(?![A-Za-z]\.)|utca|út|ul\.|ulica|str\.|strasse|straße|weg|gasse|allee|platz|laan|straat|"
         r"plein|dreef|vej|gade|vei|veien|vegen|gata|gatan|väg|vägen|stigen|tie|katu)"
     )
     # Compound street names that end in a street word ("Puruntie", "Västerviksgatan").
@@ -250,6 +251,11 @@ class StreetAddressRecognizer(RegexRecognizer):
         r"(?:rua|r\.|avenida|av\.|avda\.?|calle|c/|camino|camiño|carrer|via|viale|piazza|"
         r"corso|largo|travessa|praça|rue|chemin|place|boulevard|ul\.|ulica|al\.|aleja|"
         r"λεωφ\.|οδός|the corner of)"
+    )
+    # Street words that are not English words, so a number before them is enough.
+    FOREIGN_PREFIX = (
+        r"(?:rua|avenida|avda\.?|calle|camino|carrer|viale|piazza|corso|largo|travessa|praça|"
+        r"rue|chemin|cours|ulica|ul\.|aleja)"
     )
     UNIT = r"(?:apt\.?|apartment|suite|ste\.?|unit|flat|floor|box|#)\s*\d+[A-Z]?"
     MILITARY = (
@@ -263,14 +269,18 @@ class StreetAddressRecognizer(RegexRecognizer):
         street = (
             rf"(?:{number}\s+)?(?:{number}\s+)?"
             rf"(?:(?i:{self.PREFIX})\s+(?:{WORD}\s+){{0,5}}?{number}"
+            # "770 26 rue des Lieutenants Thomazo": the numbers before, none after.
+            rf"|(?<=\d\s)(?i:{self.FOREIGN_PREFIX})\s+(?:{WORD}\s+){{0,4}}{WORD}"
             rf"|{words}(?:{WORD}(?i:{self.ENDING}))\b(?:\s+{number}\b)?"
             rf"|(?:{WORD}\s+){{0,4}}(?i:{self.SUFFIX})\b\.?(?:\s+{number}\b)?"
-            rf"|(?<=\d\s){CAP_WORD}(?:\s+{CAP_WORD}){{0,3}}\s+{number}\b)"
+            rf"|(?<=\d\s){CAP_WORD}(?:\s+{CAP_WORD}){{0,3}}\s+{number}\b(?![ .-]?\d))"
         )
         # After a street: more parts separated by commas or new lines (town, region, postcode).
+        # A postal code, but not the first group of a phone number on the next line.
+        code = r"\d{3,6}(?:-\d{3,4}|\s\d{2})?\b(?![ .-]?\(?\d)"
         part = (
-            rf"(?:(?i:{self.UNIT})|\d{{3,6}}(?:-\d{{3,4}})?|[A-Z]{{2}}(?:\s+\d{{3,6}})?|nan"
-            rf"|{CAP_WORD}(?:\s+{CAP_WORD}){{0,3}}(?:\s+\d{{3,6}}(?:-\d{{3,4}})?)?)"
+            rf"(?:(?i:{self.UNIT})|{code}|[A-Z]{{2}}\b(?:\s+{code})?|nan"
+            rf"|{CAP_WORD}(?:\s+{CAP_WORD}){{0,3}}(?:\s+{code})?)"
         )
         tail = rf"(?:(?:\s*,\s*|\s*\n[\s>?]*|\s+(?=(?i:{self.UNIT})))(?:,\s*)?{part}){{0,6}}"
         self.PATTERNS = (
@@ -292,6 +302,8 @@ class InternationalPhoneRecognizer(RegexRecognizer):
 
     ENTITY = "PHONE_NUMBER"
     GROUPS = r"(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{1,5}(?:[\s.-]\(?\d{1,5}\)?){0,5}"
+    # The same on one line: a list of contacts has one number a line.
+    LINE_GROUPS = r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,12}(?:[ .-]\(?\d{1,6}\)?){0,5}"
     PATTERNS = (
         (
             r"\b(?:phone|tel|telephone|mobile|cell|fax|desk|office|call(?:ed)?|text|"
@@ -302,6 +314,13 @@ class InternationalPhoneRecognizer(RegexRecognizer):
         ),
         (rf"(?P<value>\+\d{{1,3}}[\s.-]?{GROUPS})", 0.6),
         (r"(?P<value>(?:\(\d{2,4}\)\s?|\b\d{3}[-.])\d{3}[-.]\d{3,4}\b(?:\s?x\d{1,5})?)", 0.6),
+        # A contact list: the number first, its kind after it ("455 6186 office",
+        # "3660170548-Fax").
+        (
+            rf"(?:^|(?<=[\s,\\>]))(?P<value>(?:\b|(?=[+(])){LINE_GROUPS}(?:\s?(?:x|ext\.?)\s?\d{{1,5}})?)"
+            r"(?:\s*-\s*|\s+)(?i:office|fax|mobile|cell|home|work|desk|tel|phone)\b",
+            0.7,
+        ),
     )
 
     def validate(self, value: str) -> bool:
@@ -441,31 +460,39 @@ _NOT_PLACES = {
 }
 
 
+# Courtesy titles; with the name they are one finding ("Dr. Kyle Kuefer" -> "<PERSON_1>").
+TITLES = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sr|Sra|Herr|Frau|Mme|Mlle)"
+
+
 class TitledNameRecognizer(RegexRecognizer):
-    """Names after a courtesy title or an introduction ("Dr. Kyle Kuefer", "my name is ...")."""
+    """Names after a courtesy title or an introduction ("Dr. Kyle Kuefer", "my name is ...",
+    "call me Csanád", "my son Tadzio", "Hi Torben")."""
 
     ENTITY = "PERSON"
     FLAGS = 0
     NAME = rf"{CAP_WORD}(?:\s+(?:[A-Z]\.|{CAP_WORD})){{0,3}}"
+    INTRODUCTION = (
+        r"(?:(?:my|his|her|their|your|the)\s+)?(?:(?:last|first|full|maiden|middle|family|given|"
+        r"sur)\s*)?name\s*(?:is|was|:|\?)|i\s+am|i'm|this\s+is|called|named|call(?:s|ed)?\s+me|"
+        r"patient|client|signed|regards,|sincerely,|thanks,|hi|hello|dear|hey|says|said|"
+        r"(?:my|our|his|her)\s+(?:son|daughter|kid|child|wife|husband|partner|mother|father|mom|"
+        r"mum|dad|brother|sister|grandmother|grandfather|grandson|granddaughter|aunt|uncle|"
+        r"cousin|niece|nephew|friend|neighbou?r|boss|colleague|fianc[ée]e?|boyfriend|girlfriend)"
+    )
 
     def __init__(self) -> None:
         self.PATTERNS = (
-            (
-                rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sr|Sra|Herr|Frau|Mme|Mlle)\.?\s+(?P<value>"
-                rf"{self.NAME})",
-                0.75,
-            ),
-            (
-                rf"(?i:\b(?:my\s+name\s+is|name\s*:|i\s+am|i'm|this\s+is|called|patient|"
-                rf"client|signed|regards,|sincerely,|thanks,)|\bname\s*:)\s+"
-                rf"(?P<value>{self.NAME})",
-                0.6,
-            ),
+            (rf"(?P<value>\b{TITLES}\.?\s+{self.NAME})", 0.75),
+            # Lower-case text: the title needs its dot (the name is re-cased when known).
+            (rf"(?P<value>\b(?i:{TITLES})\.\s+{self.NAME})", 0.7),
+            # Above GivenNameRecognizer's score: Presidio keeps one of two equal spans.
+            (rf"(?i:\b(?:{self.INTRODUCTION}))[ \t]+(?P<value>{self.NAME})", 0.65),
         )
         super().__init__()
 
     def validate(self, value: str) -> bool:
-        return value.split()[0].lower() not in _NOT_NAMES
+        words = re.sub(rf"^(?i:{TITLES})\.?\s+", "", value).split()
+        return bool(words) and words[0].lower().rstrip(".,") not in _NOT_NAMES
 
 
 _NOT_NAMES = _NOT_PLACES | {
@@ -482,6 +509,19 @@ _NOT_NAMES = _NOT_PLACES | {
     "at",
     "on",
     "from",
+    "sir",
+    "madam",
+    "team",
+    "all",
+    "everyone",
+    "there",
+    "again",
+    "good",
+    "thank",
+    "thanks",
+    "please",
+    "is",
+    "was",
 }
 
 
@@ -689,24 +729,25 @@ _NAMED_THINGS = set(
 )
 
 
-def _given_names() -> set[str]:
-    """US census given names (the ``names`` package ships the lists as data files)."""
+def _given_names(top: int | None = None) -> set[str]:
+    """US census given names (the ``names`` package ships the lists as data files, most
+    frequent first); ``top``: only the first so many of each list."""
     from importlib.resources import files
 
     found: set[str] = set()
     for name in ("dist.female.first", "dist.male.first"):
         resource = files("names").joinpath(name)
-        for line in resource.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                found.add(line.split()[0].lower())
+        lines = [line for line in resource.read_text(encoding="utf-8").splitlines() if line.strip()]
+        found.update(line.split()[0].lower() for line in lines[:top])
     return found
 
 
-def _surnames() -> set[str]:
+def _surnames(top: int | None = None) -> set[str]:
     from importlib.resources import files
 
     text = files("names").joinpath("dist.all.last").read_text(encoding="utf-8")
-    return {line.split()[0].lower() for line in text.splitlines() if line.strip()}
+    lines = [line for line in text.splitlines() if line.strip()]
+    return {line.split()[0].lower() for line in lines[:top]}
 
 
 def known_names() -> frozenset[str]:
@@ -716,16 +757,49 @@ def known_names() -> frozenset[str]:
     return frozenset(found)
 
 
-def common_words(nlp_engine: Any) -> frozenset[str]:
-    """English words that are also names ("will", "young", "price"): never re-cased."""
-    words = set(_AMBIGUOUS_FIRST_NAMES)
+def english_words(nlp_engine: Any) -> frozenset[str]:
+    """English lemmas (lower case) from the spaCy lemmatizer's word lists (WordNet), less the
+    country names; empty when the pipeline has no such lists."""
     try:
-        nlp = nlp_engine.nlp["en"]
-        words.update(nlp.Defaults.stop_words)
-    except (AttributeError, KeyError):
-        pass
+        lookups = nlp_engine.nlp["en"].get_pipe("lemmatizer").lookups
+    except (AttributeError, KeyError, ValueError):
+        return frozenset()
+    lemmas: set[str] = set()
+    # lemma_index: part of speech -> lemmas; lemma_exc: part of speech -> {irregular form: ...}.
+    for table in ("lemma_index", "lemma_exc"):
+        if table in lookups.tables:
+            for entries in lookups.get_table(table).values():
+                lemmas.update(e for e in entries if e.isalpha())
+    return frozenset(lemmas - {c.lower() for c in COUNTRIES})
+
+
+def common_words(nlp_engine: Any) -> frozenset[str]:
+    """English words that are also names ("will", "young", "price", "credit"): never re-cased.
+
+    The census surname list holds tens of thousands of everyday words ("payment", "person",
+    "music"); the spaCy lemmatizer's word lists name them. A frequent given name stays a name
+    even when it is also a word ("kelly", "jordan").
+    """
+    words = set(_AMBIGUOUS_FIRST_NAMES)
     words.update(_COMMON_SURNAME_WORDS)
-    return frozenset(words)
+    with contextlib.suppress(AttributeError, KeyError):
+        words.update(nlp_engine.nlp["en"].Defaults.stop_words)
+    frequent = _given_names(top=_FREQUENT_NAMES)
+    for lemma in english_words(nlp_engine):
+        forms = {lemma, lemma + "s", lemma + "es", lemma + "ed", lemma + "d", lemma + "ing"}
+        words.update(f for f in forms if f not in frequent)
+    return frozenset(words - {c.lower() for c in COUNTRIES})
+
+
+def word_names(nlp_engine: Any) -> frozenset[str]:
+    """English words that are census names but not frequent ones ("princess", "shadow",
+    "sunday"): alone, such a word is taken for a name only when something else says so."""
+    frequent = _given_names(top=_FREQUENT_NAMES) | _surnames(top=_FREQUENT_NAMES)
+    return english_words(nlp_engine) - frequent
+
+
+# How many of the most frequent census names (each list) are names before words.
+_FREQUENT_NAMES = 1000
 
 
 # Census surnames that are everyday words; a lower-case "call" or "price" is not a name.
