@@ -19,11 +19,13 @@ from safety.pii import PlaceholderMap, load_key
 if TYPE_CHECKING:
     from assistant.pipeline import Answer
     from assistant.services import Services
+    from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 MAX_CORRECTION_CHARS = 8000
 MAX_REASON_CHARS = 500
+INTERNAL_ERROR = {"error": "internal_error", "message": "The answer failed; please try again."}
 
 EventKind = Literal["sources", "token", "done", "error"]
 
@@ -130,16 +132,7 @@ class ChatService:
         Validation happens here, before any streaming starts, so that bad input gets a 4xx.
         A new conversation is created when ``conversation_id`` is None.
         """
-        if not isinstance(question, str):
-            raise InvalidInput("'question' must be a string")
-        question = normalise_question(question)
-        verdict = check_question(question, self.services.settings.safety.max_question_chars)
-        if not verdict.allowed:
-            raise InvalidInput(verdict.message)
-        collection = collection or None
-        if collection is not None and collection not in self.services.settings.collections:
-            known = ", ".join(self.services.settings.collections)
-            raise InvalidInput(f"unknown collection {collection!r}; choose one of: {known}")
+        question, collection = validate_question(self.services.settings, question, collection)
         guard = self.services.input_guard.check(question)
         with self.services.db.session() as session:
             if conversation_id is None:
@@ -199,10 +192,7 @@ class ChatService:
             yield StreamEvent("error", {"error": exc.code, "message": str(exc)})
         except Exception:
             logger.exception("answer for message %s failed", turn.user_message_id)
-            yield StreamEvent(
-                "error",
-                {"error": "internal_error", "message": "The answer failed; please try again."},
-            )
+            yield StreamEvent("error", dict(INTERNAL_ERROR))
 
     def _store_answer(self, turn: Turn, answer: Answer) -> dict[str, Any]:
         citations = [c.to_dict() for c in answer.citations]
@@ -233,7 +223,7 @@ class ChatService:
 
     def _guard_reply(self, turn: Turn, verdict: GuardVerdict) -> Iterator[StreamEvent]:
         """The input guard's message, stored and streamed like an answer; no model call."""
-        flags = [f"guard:{verdict.action}", *(f"guard:{hit}" for hit in verdict.hits)]
+        flags = guard_flags(verdict)
         decision = decide(flags, self.services.settings.safety.flag_rules.policy)
         # Nothing generated is shown, so there is nothing to hold back.
         decision = FlagDecision(decision.reasons, held=False)
@@ -243,10 +233,7 @@ class ChatService:
             message_id = self._store_reply(turn, verdict.message, decision, flags=flags)
         except Exception:
             logger.exception("guard reply for message %s was not stored", turn.user_message_id)
-            yield StreamEvent(
-                "error",
-                {"error": "internal_error", "message": "The answer failed; please try again."},
-            )
+            yield StreamEvent("error", dict(INTERNAL_ERROR))
             return
         yield StreamEvent(
             "done",
@@ -449,6 +436,28 @@ class ChatService:
                 start=start,
                 end=end,
             )
+
+
+def validate_question(
+    settings: Settings, question: object, collection: str | None
+) -> tuple[str, str | None]:
+    """The normalised question and collection, or InvalidInput; chat, API and CLI share it."""
+    if not isinstance(question, str):
+        raise InvalidInput("'question' must be a string")
+    question = normalise_question(question)
+    verdict = check_question(question, settings.safety.max_question_chars)
+    if not verdict.allowed:
+        raise InvalidInput(verdict.message)
+    collection = collection or None
+    if collection is not None and collection not in settings.collections:
+        known = ", ".join(settings.collections)
+        raise InvalidInput(f"unknown collection {collection!r}; choose one of: {known}")
+    return question, collection
+
+
+def guard_flags(verdict: GuardVerdict) -> list[str]:
+    """The flags of a question the input guard answered: its action, then each rule hit."""
+    return [f"guard:{verdict.action}", *(f"guard:{hit}" for hit in verdict.hits)]
 
 
 def _title(question: str) -> str:

@@ -140,21 +140,16 @@ def _print_ingest_report(report: Any) -> None:
 @handle_errors
 def ask(ctx: click.Context, question: str, collection: str | None, as_json: bool) -> None:
     """Answer a question from the corpus, with citations."""
-    from safety.guards import check_question, normalise_question
+    from assistant.chat import guard_flags, validate_question
 
     services = services_of(ctx)
-    question = normalise_question(question)
-    verdict = check_question(question, services.settings.safety.max_question_chars)
-    if not verdict.allowed:
-        raise click.UsageError(verdict.message)
-    if collection is not None and collection not in services.settings.collections:
-        raise click.UsageError(f"unknown collection {collection!r}")
+    question, collection = validate_question(services.settings, question, collection)
     guard = services.input_guard.check(question)
     if not guard.allowed:
         # The input guard answers instead of the model (emergency, injection, out of scope).
         if as_json:
             payload = {"answer": guard.message, "citations": [], "flagged": True}
-            payload |= {"flags": [f"guard:{guard.action}"], "guard": guard.action}
+            payload |= {"flags": guard_flags(guard), "guard": guard.action}
             click.echo(json.dumps(payload))
         else:
             click.echo(guard.message)

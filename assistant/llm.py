@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,6 @@ from assistant.settings import LLMSettings
 logger = logging.getLogger(__name__)
 
 ChatMessage = dict[str, str]
-
-
-@dataclass(frozen=True)
-class GenerationStats:
-    prompt_tokens: int
-    completion_tokens: int
-    ttft_ms: float
-    total_ms: float
-
-    @property
-    def tokens_per_s(self) -> float:
-        decode_ms = self.total_ms - self.ttft_ms
-        return self.completion_tokens / (decode_ms / 1000) if decode_ms > 0 else 0.0
 
 
 class LocalLLM:
@@ -61,7 +47,6 @@ class LocalLLM:
         except ValueError as exc:  # llama-cpp-python reports load failures as ValueError
             raise ModelUnavailable(f"could not load {self.model_path.name}: {exc}") from exc
         self._lock = threading.Lock()
-        self.last_stats: GenerationStats | None = None
         logger.info("LLM %s loaded in %.2fs", self.model_path.name, time.perf_counter() - started)
 
     @property
@@ -78,12 +63,9 @@ class LocalLLM:
     def stream_chat(
         self, messages: list[ChatMessage], max_tokens: int | None = None
     ) -> Iterator[str]:
-        """Generate a reply to ``messages`` piece by piece; stats land in ``last_stats``."""
+        """Generate a reply to ``messages`` piece by piece (one token each)."""
         s = self.settings
         with self._lock:
-            started = time.perf_counter()
-            first_token_at: float | None = None
-            pieces = 0
             try:
                 stream: Any = self._llama.create_chat_completion(
                     messages=messages,  # type: ignore[arg-type]
@@ -97,22 +79,8 @@ class LocalLLM:
                 for part in stream:
                     text = part["choices"][0]["delta"].get("content")
                     if text:
-                        if first_token_at is None:
-                            first_token_at = time.perf_counter()
-                        pieces += 1
                         yield text
             except ValueError as exc:
                 if "context window" in str(exc) or "exceed" in str(exc):
                     raise ContextOverflow(str(exc)) from exc
                 raise
-            finally:
-                ended = time.perf_counter()
-                self.last_stats = GenerationStats(
-                    prompt_tokens=0,
-                    completion_tokens=pieces,
-                    ttft_ms=((first_token_at or ended) - started) * 1000,
-                    total_ms=(ended - started) * 1000,
-                )
-
-    def complete_chat(self, messages: list[ChatMessage], max_tokens: int | None = None) -> str:
-        return "".join(self.stream_chat(messages, max_tokens))

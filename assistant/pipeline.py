@@ -115,12 +115,14 @@ class AnswerPipeline:
         yield PipelineEvent("sources", sources)
 
         pieces: list[str] = []
+        generated = 0  # tokens from the model (the no-source reply is not generated)
         first_token: float | None = None
         if prompt.sources:
             for piece in self.llm.stream_chat(prompt.messages):
                 if first_token is None:
                     first_token = time.perf_counter()
                 pieces.append(piece)
+                generated += 1
                 yield PipelineEvent("token", piece)
         else:
             text = "I could not find anything about this in the documents I can search."
@@ -144,12 +146,11 @@ class AnswerPipeline:
         best = max((h.dense_score for h in hits), default=None)
         if best is None or best < self.settings.retrieval.min_score:
             flags.append("low_retrieval_confidence")
-        stats = self.llm.last_stats
         timings = {
             "retrieval_ms": round((retrieved - started) * 1000, 1),
             "ttft_ms": round(((first_token or finished) - started) * 1000, 1),
             "total_ms": round((finished - started) * 1000, 1),
-            "completion_tokens": float(stats.completion_tokens if stats else 0),
+            "completion_tokens": float(generated),
         }
         yield PipelineEvent(
             "done",

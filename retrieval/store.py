@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,8 +51,6 @@ class SearchSettings(Protocol):
     rrf_k: int
     dense_weight: float
     bm25_weight: float
-    chunk_tokens: int
-    chunk_overlap_sentences: int
 
 
 @dataclass(frozen=True)
@@ -307,8 +305,3 @@ def _fsync_tree(folder: Path) -> None:
         if path.is_file():
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
-
-
-def iter_batches(items: list[Chunk], size: int) -> Iterable[list[Chunk]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
