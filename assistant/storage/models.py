@@ -151,6 +151,8 @@ class ReviewItem(Base):
     )
     edited_answer: Mapped[str | None] = mapped_column(Text, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Set once the learning loop has turned this decision into training examples.
+    processed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -184,6 +186,7 @@ class Dataset(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     n_train: Mapped[int] = mapped_column(Integer, default=0)
     n_validation: Mapped[int] = mapped_column(Integer, default=0)
+    n_pairs: Mapped[int] = mapped_column(Integer, default=0)  # preference pairs (DPO)
     path: Mapped[str] = mapped_column(String(1000))
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -211,11 +214,30 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class ModelKind(enum.StrEnum):
+    BASE = "base"  # the shipped GGUF as it is
+    ADAPTER = "adapter"  # base GGUF + a GGUF LoRA adapter applied at load time
+    MERGED = "merged"  # a full GGUF with the adapter merged in (and re-quantized)
+
+
+class ModelState(enum.StrEnum):
+    CANDIDATE = "candidate"  # trained and exported, not yet promoted
+    ACTIVE = "active"  # the one serving new requests (exactly one at a time)
+    RETIRED = "retired"  # served before; a rollback target
+    REJECTED = "rejected"  # failed the evaluation gate; never served
+
+
 class ModelVersion(Base):
+    """A servable model; exactly one row is active, and serving follows it without a restart."""
+
     __tablename__ = "model_versions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[ModelKind] = mapped_column(_enum(ModelKind, "model_kind"), default=ModelKind.BASE)
+    state: Mapped[ModelState] = mapped_column(
+        _enum(ModelState, "model_state"), default=ModelState.CANDIDATE, index=True
+    )
     base_path: Mapped[str] = mapped_column(String(1000))
     adapter_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
@@ -223,7 +245,77 @@ class ModelVersion(Base):
     dataset_id: Mapped[int | None] = mapped_column(
         ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True
     )
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
+    )
+    notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AnswerCacheEntry(Base):
+    """A stored answer for a normalised question under one index version and model version."""
+
+    __tablename__ = "answer_cache"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cache_key: Mapped[str] = mapped_column(String(64), unique=True)
+    question: Mapped[str] = mapped_column(Text)  # normalised and scrubbed
+    collection: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    index_version: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(200))
+    answer: Mapped[str] = mapped_column(Text)
+    citations: Mapped[list[Any]] = mapped_column(default=list)
+    flags: Mapped[list[Any]] = mapped_column(default=list)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_hit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON and OpenAI-compatible APIs; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists so a token can be told apart
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Lock(Base):
+    """A named lease held by one process (e.g. one training at a time).
+
+    It lives in the database so that it survives worker restarts; a holder renews
+    ``expires_at`` while it works, and an expired lease may be taken over.
+    """
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AppSetting(Base):
+    """Settings an admin changes at run time (e.g. the retraining schedule), as JSON values."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    updated_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class AuditEntry(Base):
