@@ -11,7 +11,7 @@ import json
 import logging
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from assistant.logging_setup import PIILogFilter, fast_scrub
 from assistant.services import Services
@@ -228,6 +228,7 @@ def test_when_no_rule_holds_tokens_stream_and_a_disclaimer_ends_the_answer(
 
 
 def test_migration_adds_the_placeholder_column(fresh_services) -> None:
-    with fresh_services.db.engine.connect() as connection:
-        version = connection.execute(text("select version_num from alembic_version")).scalar()
-    assert version == "0002"
+    from sqlalchemy import inspect
+
+    columns = {c["name"] for c in inspect(fresh_services.db.engine).get_columns("conversations")}
+    assert "pii_placeholders" in columns
