@@ -124,7 +124,8 @@ def _ingest_with_progress(services: Services, paths: list[Path], collection: str
 def _print_ingest_report(report: Any) -> None:
     click.echo(
         f"documents: {report.documents_added} added, {report.documents_replaced} replaced, "
-        f"{report.documents_unchanged} unchanged; passages embedded: {report.chunks_added}"
+        f"{report.documents_unchanged} unchanged, {report.duplicates_skipped} duplicates "
+        f"skipped; passages added: {report.chunks_added} ({report.vectors_reused} vectors reused)"
     )
     for error in report.errors[:20]:
         click.echo(f"  not ingested: {error}", err=True)
@@ -326,7 +327,7 @@ def eval_retrieval(
     from tqdm import tqdm
 
     from assistant.errors import IndexNotReady
-    from assistant.evaluation import evaluate_retrieval, retrieval_cases
+    from assistant.evaluation import RETRIEVAL_KEYS, evaluate_retrieval, retrieval_cases
     from retrieval.types import IndexMissing
 
     services = services_of(ctx)
@@ -342,6 +343,12 @@ def eval_retrieval(
             k=k,
             progress=bar.update,
         )
+    if as_json:
+        # stdout carries exactly the interface's keys; passage recall at another --k goes
+        # to stderr.
+        extra = {key: figures.pop(key) for key in list(figures) if key not in RETRIEVAL_KEYS}
+        if extra:
+            click.echo(json.dumps(extra), err=True)
     _print_figures(figures, as_json)
 
 

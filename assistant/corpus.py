@@ -11,7 +11,13 @@ from sqlalchemy import delete, select
 
 from assistant.errors import InvalidInput
 from assistant.storage import models
-from retrieval.ingest import chunk_documents, clean_documents, embed_in_batches
+from retrieval.ingest import (
+    CHUNKER_VERSION,
+    chunk_documents,
+    clean_documents,
+    embed_in_batches,
+    reusable_vectors,
+)
 from retrieval.loaders import LoadError, load_paths
 from retrieval.types import Document, IngestReport
 
@@ -60,23 +66,38 @@ def ingest_documents(
             known = dict(
                 session.execute(select(models.Document.doc_id, models.Document.content_hash)).all()
             )
-        cleaned = clean_documents(documents)
+        budget = min(settings.chunk_tokens, store.embedder.max_tokens - 2)
+        chunking = f"{CHUNKER_VERSION}:{budget}:{settings.chunk_overlap_sentences}"
+        cleaned = clean_documents(documents, chunking)
+        duplicates = len(documents) - len(cleaned)
         to_index = [(d, digest) for d, digest in cleaned if known.get(d.doc_id) != digest]
         unchanged = len(cleaned) - len(to_index)
         if not to_index and store.exists():
-            return IngestReport(0, 0, unchanged, 0, report_errors)
+            return IngestReport(0, 0, unchanged, 0, report_errors, duplicates)
         changed = chunk_documents(
             to_index,
             store.embedder.count_tokens,
-            min(settings.chunk_tokens, store.embedder.max_tokens - 2),
+            budget,
             settings.chunk_overlap_sentences,
         )
         replaced = sum(1 for p in changed if p.document.doc_id in known)
 
         new_chunks = [chunk for p in changed for chunk in p.chunks]
-        logger.info("embedding %d passages of %d documents", len(new_chunks), len(changed))
-        vectors = embed_in_batches(store, new_chunks, progress)
         changed_ids = {p.document.doc_id for p in changed}
+        if not store.exists():
+            # First ingestion: publish the passages with keywords only at once, so search
+            # works (BM25) during the minutes the vectors take.
+            store.write_version(None, new_chunks, None, n_documents=len(changed_ids))
+            if progress:
+                progress(0.0, "keyword search is ready; embedding passages")
+        reused = reusable_vectors(store, new_chunks)
+        logger.info(
+            "embedding %d passages of %d documents (%d vectors reused)",
+            len(new_chunks) - len(reused),
+            len(changed),
+            len(reused),
+        )
+        vectors = embed_in_batches(store, new_chunks, progress, reused)
         indexed_ids = {c.doc_id for c in store.current().chunks} if store.exists() else set()
         keep = indexed_ids - changed_ids
         store.write_version(keep, new_chunks, vectors, n_documents=len(keep | changed_ids))
@@ -105,6 +126,8 @@ def ingest_documents(
         documents_unchanged=unchanged,
         chunks_added=len(new_chunks),
         errors=report_errors,
+        duplicates_skipped=duplicates,
+        vectors_reused=len(reused),
     )
 
 

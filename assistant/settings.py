@@ -81,11 +81,37 @@ class RetrievalSettings(BaseModel):
     )
     top_k: int = Field(default=4, ge=1, le=20, description="Passages given to the model.")
     candidates: int = Field(
-        default=50, ge=5, le=1000, description="Candidates each retriever contributes to fusion."
+        default=100, ge=5, le=1000, description="Candidates each retriever proposes to fusion."
+    )
+    fusion: Literal["documents", "rrf"] = Field(
+        default="documents",
+        description="documents: rank documents by their best dense and keyword evidence, then "
+        "the passages of the best documents (BM25 with IDF inside each document, plus cosine); "
+        "rrf: plain reciprocal rank fusion of the two passage rankings.",
+    )
+    doc_dense_weight: float = Field(
+        default=0.5, ge=0, le=1, description="Share of cosine (vs BM25) in a document's score."
+    )
+    passage_dense_weight: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Share of cosine (vs in-document BM25) in a passage's score.",
+    )
+    passage_weight: float = Field(
+        default=0.3,
+        ge=0,
+        le=10,
+        description="Weight of the passage score added to its document's score (small: "
+        "passages of a clearly better document come first).",
+    )
+    rerank_docs: int = Field(
+        default=10, ge=1, le=100, description="Best documents whose passages are all scored."
+    )
+    max_per_doc: int = Field(
+        default=5, ge=1, le=100, description="Most passages of one document in a result list."
     )
     rrf_k: int = Field(default=60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
-    dense_weight: float = Field(default=1.0, ge=0, le=10, description="Weight of vector ranks.")
-    bm25_weight: float = Field(default=1.0, ge=0, le=10, description="Weight of BM25 ranks.")
     min_score: float = Field(
         default=0.35,
         ge=-1,

@@ -7,7 +7,8 @@
    ``SentenceTransformer.encode`` (torch, batch 32). Ratio = product passages/s / raw passages/s.
 2. Query latency p50/p95 (embedding included) over the default corpus index, when one exists
    at ``--index-dir``, and over a synthetic 100,000-passage index (the corpus passages
-   repeated, vectors jittered), both with the product's hybrid search.
+   repeated as new documents, vectors jittered), with the product's hybrid search and, in the
+   same loop, the raw libraries (torch encode + FAISS + bm25s + RRF) on the same index files.
 The last line printed with --json is one JSON object of all figures.
 """
 
@@ -19,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -91,37 +93,97 @@ def bench_ingestion(limit: int) -> dict[str, float]:
     }
 
 
-def latencies(services: Services, repeats: int = 5) -> dict[str, float]:
-    services.index.search(QUESTIONS[0], 5)  # load the index and warm up
-    times = []
-    for _ in range(repeats):
-        for question in QUESTIONS:
-            started = time.perf_counter()
-            services.index.search(question, 5)
-            times.append((time.perf_counter() - started) * 1000)
-    times.sort()
+def dev_questions(limit: int) -> list[str]:
+    """Questions from both dev sets beside the repository (else the fixed list), mixed."""
+    shared = ROOT.parent / "shared" / "data"
+    files = [shared / "medical/medquad_qa_dev.jsonl", shared / "legal/cuad_qa_dev.jsonl"]
+    if not all(f.exists() for f in files):
+        return QUESTIONS
+    per_file = []
+    for path in files:
+        with path.open() as handle:
+            per_file.append([json.loads(line)["question"] for line in handle][::7][: limit // 2])
+    return [q for pair in zip(*per_file, strict=False) for q in pair]
+
+
+def percentiles(times: list[float]) -> dict[str, float]:
+    times = sorted(times)
     return {
         "p50_ms": round(statistics.median(times), 2),
         "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
     }
 
 
-def bench_corpus_queries(index_dir: Path) -> dict[str, float] | None:
+def latencies(services: Services, questions: list[str], raw_model: object) -> dict[str, object]:
+    """Product search against the raw libraries, question by question in the same loop.
+
+    product: ``IndexStore.search`` (query encoding + hybrid search + fusion);
+    encode: the product's query encoding alone; search: the rest;
+    raw: the tutorial pipeline on the same index files: torch ``SentenceTransformer.encode``,
+    FAISS ``search`` top 100, ``bm25s`` ``retrieve`` top 100, reciprocal rank fusion.
+    """
+    import bm25s
+
+    from retrieval.search import _english_stemmer, rrf_fuse
+    from retrieval.store import search_params
+
+    index = services.index
+    version = index.current()
+    params = search_params(services.settings.retrieval)
+    index.search(questions[0], 5)  # load and warm up
+    runs: dict[str, list[float]] = {"product": [], "encode": [], "search": [], "raw": []}
+    for question in questions:
+        started = time.perf_counter()
+        index.search(question, 5)
+        runs["product"].append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        vector = services.embedder.encode_query(question)
+        runs["encode"].append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        version.searcher.search(question, vector, 5, params=params)
+        runs["search"].append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        raw_vector = raw_model.encode([question], normalize_embeddings=True)  # type: ignore[attr-defined]
+        _, dense_ids = version.dense.search(raw_vector, 100)
+        tokens = bm25s.tokenize(
+            [question], stopwords="en", stemmer=_english_stemmer(), show_progress=False
+        )
+        bm25_ids, _ = version.searcher.bm25.retrieve(
+            tokens, k=100, show_progress=False, n_threads=1
+        )
+        rrf_fuse([(dense_ids[0].tolist(), 1.0), (bm25_ids[0].tolist(), 1.0)], 60)[:5]
+        runs["raw"].append((time.perf_counter() - started) * 1000)
+    figures: dict[str, object] = {name: percentiles(times) for name, times in runs.items()}
+    figures["questions"] = len(questions)
+    figures["product_vs_raw_p50"] = round(
+        statistics.median(runs["product"]) / statistics.median(runs["raw"]), 3
+    )
+    return figures
+
+
+def bench_corpus_queries(
+    index_dir: Path, questions: list[str], raw_model: object
+) -> dict[str, object] | None:
     if not (index_dir / "CURRENT").exists():
         return None
     services = Services(Settings(data_dir=index_dir.parent))
-    figures = latencies(services)
+    figures = latencies(services, questions, raw_model)
     figures["passages"] = services.index.current().manifest.n_chunks
     return figures
 
 
-def bench_synthetic_queries(index_dir: Path, size: int) -> dict[str, float] | None:
+def bench_synthetic_queries(
+    index_dir: Path, size: int, questions: list[str], raw_model: object
+) -> dict[str, object] | None:
     if not (index_dir / "CURRENT").exists():
         return None
     source = Services(Settings(data_dir=index_dir.parent)).index.current()
     rng = np.random.default_rng(0)
     repeats = -(-size // len(source.chunks))
-    chunks = (source.chunks * repeats)[:size]
+    # Copies get their own document ids, so that documents keep their usual size.
+    chunks = [replace(c, doc_id=f"{c.doc_id}#{r}") for r in range(repeats) for c in source.chunks][
+        :size
+    ]
     vectors = np.tile(np.asarray(source.vectors), (repeats, 1))[:size]
     vectors = vectors + rng.normal(0, 0.01, vectors.shape).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -130,7 +192,7 @@ def bench_synthetic_queries(index_dir: Path, size: int) -> dict[str, float] | No
         started = time.perf_counter()
         services.index.write_version(None, chunks, vectors, n_documents=0)
         build_seconds = time.perf_counter() - started
-        figures = latencies(services)
+        figures = latencies(services, questions, raw_model)
     figures["passages"] = size
     figures["build_s"] = round(build_seconds, 1)
     return figures
@@ -141,12 +203,20 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=200)
     parser.add_argument("--index-dir", type=Path, default=ROOT / "var" / "index")
     parser.add_argument("--synthetic", type=int, default=100_000)
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--skip-ingest", action="store_true", help="Query latency only.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     configure_logging("WARNING")
-    figures: dict[str, object] = bench_ingestion(args.docs)
-    figures["corpus_query"] = bench_corpus_queries(args.index_dir)
-    figures["synthetic_query"] = bench_synthetic_queries(args.index_dir, args.synthetic)
+    from sentence_transformers import SentenceTransformer
+
+    figures: dict[str, object] = {} if args.skip_ingest else bench_ingestion(args.docs)
+    raw_model = SentenceTransformer(str(Settings().retrieval.embedding_model), device="cpu")
+    questions = dev_questions(args.questions)
+    figures["corpus_query"] = bench_corpus_queries(args.index_dir, questions, raw_model)
+    figures["synthetic_query"] = bench_synthetic_queries(
+        args.index_dir, args.synthetic, questions, raw_model
+    )
     if args.json:
         print(json.dumps(figures))
     else:

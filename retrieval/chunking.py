@@ -85,8 +85,12 @@ def chunk_document(
     count_tokens: TokenCounter,
     budget: int,
     overlap_sentences: int = 1,
+    section_fill: float = 0.4,
 ) -> list[Chunk]:
-    """Chunks of ``document``; ``budget`` counts word pieces of the title and the passage."""
+    """Chunks of ``document``; ``budget`` counts word pieces of the title and the passage.
+
+    A new section closes the chunk being filled once it holds ``section_fill`` of the room.
+    """
     text = document.text
     title_tokens = count_tokens([document.title])[0] + 2  # title + separator
     room = max(16, budget - title_tokens)
@@ -109,7 +113,7 @@ def chunk_document(
     for unit, size in fitted:
         # A new section closes a chunk that is already reasonably full, so that
         # passages follow the document's structure instead of straddling sections.
-        section_break = unit.new_section and used >= room * 0.4
+        section_break = unit.new_section and used >= room * section_fill
         if current and (used + size > room or section_break):
             groups.append(current)
             carried = current[-overlap_sentences:] if overlap_sentences else []

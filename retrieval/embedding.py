@@ -131,6 +131,9 @@ class OnnxEmbedder(_TokenCounting):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: the same speed alone, and ~20% less CPU
+        # burnt when the cores are shared (the web server, a worker, llama.cpp).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(onnx_file), options, providers=["CPUExecutionProvider"]
         )

@@ -1,11 +1,29 @@
-"""Hybrid search over one index version: FAISS vectors and BM25 keywords, fused by rank."""
+"""Hybrid search over one index version: FAISS vectors and BM25 keywords, fused per document.
+
+Hybrid search works in two steps, because the two questions it answers want different
+evidence:
+
+1. **Which documents?** Both retrievers propose candidate passages; each candidate document
+   gets its best cosine similarity and its best BM25 score, each scaled to [0, 1] over the
+   candidates, and a weighted sum of the two ranks the documents.
+2. **Which passages of those documents?** Every passage of the best documents is scored
+   again: its cosine similarity, and BM25 with the term weights (IDF) computed *inside the
+   document*. Words that are everywhere in one document (a contract's party names, a
+   disease's name on its own page) then stop counting, and the words that tell its passages
+   apart (``terminate``, ``inherited``) decide.
+
+A passage's score is its document's score plus a smaller weight times its passage score, so
+passages of a clearly better document come first, and a close second document still gets
+its best passage in. ``dense`` and ``bm25`` modes rank passages by one retriever alone (for
+comparisons); ``rrf`` fusion is the plain reciprocal-rank fusion of the two rankings.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -16,6 +34,39 @@ logger = logging.getLogger(__name__)
 _stemmer: Any = None
 
 SEARCH_MODES = ("hybrid", "dense", "bm25")
+Fusion = Literal["documents", "rrf"]
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """How rankings are fused; defaults are the measured best (see README, Measured figures)."""
+
+    candidates: int = 100
+    fusion: Fusion = "documents"
+    doc_dense_weight: float = 0.5
+    passage_dense_weight: float = 0.5
+    passage_weight: float = 0.3
+    rerank_docs: int = 10
+    max_per_doc: int = 5
+    rrf_k: int = 60
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "candidates",
+        "fusion",
+        "doc_dense_weight",
+        "passage_dense_weight",
+        "passage_weight",
+        "rerank_docs",
+        "max_per_doc",
+        "rrf_k",
+    )
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1 or self.rerank_docs < 1 or self.max_per_doc < 1:
+            raise ValueError("candidates, rerank_docs and max_per_doc must be positive")
+        for name in ("doc_dense_weight", "passage_dense_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1]")
 
 
 def bm25_tokenize(texts: Sequence[str]) -> Any:
@@ -47,82 +98,159 @@ def rrf_fuse(
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
+def _min_max(values: np.ndarray) -> np.ndarray:
+    spread = float(values.max() - values.min()) if len(values) else 0.0
+    if spread <= 1e-9:
+        return np.ones_like(values)
+    return (values - values.min()) / spread  # type: ignore[no-any-return]
+
+
+def _by_max(values: np.ndarray) -> np.ndarray:
+    top = float(values.max()) if len(values) else 0.0
+    return values / top if top > 0 else np.zeros_like(values)  # type: ignore[no-any-return]
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` largest scores, best first (ties by index)."""
+    n = min(n, len(scores))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+    return part[np.lexsort((part, -scores[part]))]  # type: ignore[no-any-return]
+
+
 class Searcher:
     """Searches one immutable index version."""
 
     def __init__(
         self,
         chunks: list[Chunk],
+        vectors: np.ndarray,
         dense_index: Any,
-        bm25_dir: Path,
+        bm25: Any,
         collections: dict[str, list[int]],
     ) -> None:
-        import bm25s
-
         self.chunks = chunks
+        self.vectors = vectors
         self.dense = dense_index
-        self.bm25 = bm25s.BM25.load(str(bm25_dir), show_progress=False)
+        self.bm25 = bm25
         self.collections = collections
+        self._vocab: dict[str, int] = bm25.vocab_dict if bm25 is not None else {}
+        # Passages of one document are stored next to each other: a document is a range.
+        starts = [
+            i for i in range(len(chunks)) if i == 0 or chunks[i].doc_id != chunks[i - 1].doc_id
+        ]
+        self.doc_start = np.array(starts, dtype=np.int64)
+        self.doc_end = np.append(self.doc_start[1:], len(chunks)).astype(np.int64)
+        self.chunk_doc = np.repeat(np.arange(len(starts)), self.doc_end - self.doc_start)
+        if dense_index is not None:
+            import faiss
+
+            # One query at a time: FAISS's OpenMP threads only add waiting, a lot of it when
+            # the cores are shared. (Process-wide; index builds run in ingest processes.)
+            faiss.omp_set_num_threads(1)
+        if bm25 is not None:
+            scores = bm25.scores
+            self._data = np.asarray(scores["data"], dtype=np.float32)
+            self._indices = np.asarray(scores["indices"], dtype=np.int64)
+            self._indptr = np.asarray(scores["indptr"], dtype=np.int64)
+
+    @property
+    def has_keywords(self) -> bool:
+        return self.bm25 is not None
+
+    @property
+    def has_vectors(self) -> bool:
+        return self.dense is not None and self.dense.ntotal == len(self.chunks)
 
     def search(
         self,
         query: str,
-        query_vector: np.ndarray,
+        query_vector: np.ndarray | None,
         k: int,
         collection: str | None = None,
-        candidates: int = 50,
-        rrf_k: int = 60,
-        dense_weight: float = 1.0,
-        bm25_weight: float = 1.0,
         mode: str = "hybrid",
+        params: SearchParams | None = None,
     ) -> list[Hit]:
         """Best ``k`` chunks; ``mode`` is ``hybrid``, ``dense`` or ``bm25`` (for comparisons)."""
         if mode not in SEARCH_MODES:
             raise ValueError(f"unknown search mode {mode!r}")
-        if not self.chunks:
+        params = params or SearchParams()
+        if not self.chunks or k <= 0:
             return []
-        id_range = self._range(collection)
-        if id_range is not None and id_range[0] >= id_range[1]:
+        first, end = self._range(collection)
+        if first >= end:
             return []
-        depth = max(k, candidates)
-        dense_ids, dense_scores = self.dense_ranking(query_vector, depth, id_range)
-        bm25_ids = self.bm25_ranking(query, depth, id_range) if mode != "dense" else []
-        rankings = [(dense_ids, dense_weight), (bm25_ids, bm25_weight)]
-        if mode != "hybrid":
-            rankings = [rankings[0] if mode == "dense" else rankings[1]]
-        fused = rrf_fuse(rankings, rrf_k)
-        cosine = dict(zip(dense_ids, dense_scores, strict=True))
-        missing = [i for i, _ in fused[:k] if i not in cosine]
-        if missing:
-            # BM25-only hits still get a similarity, for the low-confidence flag rule.
-            vectors = np.stack([self.dense.reconstruct(int(i)) for i in missing])
-            for i, score in zip(missing, vectors @ query_vector, strict=True):
-                cosine[i] = float(score)
+        if query_vector is None or not self.has_vectors:
+            mode = "bm25"  # vectors are still being computed: keyword search serves meanwhile
+        elif not self.has_keywords:
+            mode = "dense"
+        depth = max(k, params.candidates)
+        terms = self.query_terms(query) if mode != "dense" else []
+        bm25_scores = self.bm25_scores(terms, first, end) if terms else None
+        bm25_ids = (
+            [int(i) for i in _top(bm25_scores, depth) if bm25_scores[i] > 0]
+            if bm25_scores is not None
+            else []
+        )
+        dense_ids: list[int] = []
+        if mode != "bm25":
+            assert query_vector is not None
+            dense_ids = self.dense_ranking(query_vector, depth, first, end)
+        if mode == "dense":
+            ranked = [(i, 0.0) for i in dense_ids]
+        elif mode == "bm25":
+            ranked = [(i, 0.0) for i in bm25_ids]
+        elif params.fusion == "rrf":
+            ranked = rrf_fuse([(dense_ids, 1.0), (bm25_ids, 1.0)], params.rrf_k)
+        else:
+            assert query_vector is not None
+            ranked = self._fuse_by_document(
+                terms, query_vector, dense_ids, bm25_ids, bm25_scores, params
+            )
+        ranked = ranked[:k]
+        ids = np.array([i for i, _ in ranked], dtype=np.int64)
+        cosines = (
+            self._cosines(ids, query_vector)
+            if query_vector is not None and self.has_vectors
+            else np.zeros(len(ids), dtype=np.float32)
+        )
         return [
-            Hit(chunk=self.chunks[i], score=score, dense_score=cosine[i], rank=rank)
-            for rank, (i, score) in enumerate(fused[:k], start=1)
+            Hit(
+                chunk=self.chunks[i],
+                score=float(score) if mode == "hybrid" else float(cosine if mode == "dense" else 0),
+                dense_score=float(cosine),
+                rank=rank,
+            )
+            for rank, ((i, score), cosine) in enumerate(zip(ranked, cosines, strict=True), start=1)
         ]
 
-    def _range(self, collection: str | None) -> tuple[int, int] | None:
+    def _range(self, collection: str | None) -> tuple[int, int]:
         if collection is None:
-            return None
+            return 0, len(self.chunks)
         first, end = self.collections.get(collection, [0, 0])
         return first, end
 
+    def _cosines(self, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
+        if not len(ids):
+            return np.zeros(0, dtype=np.float32)
+        return np.asarray(self.vectors[ids], dtype=np.float32) @ query_vector  # type: ignore[no-any-return]
+
+    # ---- the two retrievers ------------------------------------------------------------
     def dense_ranking(
-        self, query_vector: np.ndarray, depth: int, id_range: tuple[int, int] | None
-    ) -> tuple[list[int], list[float]]:
+        self, query_vector: np.ndarray, depth: int, first: int, end: int
+    ) -> list[int]:
         import faiss
 
         params = None
-        if id_range is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorRange(*id_range))  # type: ignore[call-arg]
-        depth = min(depth, self.dense.ntotal)
-        scores, ids = self.dense.search(query_vector.reshape(1, -1), depth, params=params)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        return [i for i, _ in pairs], [s for _, s in pairs]
+        if (first, end) != (0, len(self.chunks)):
+            params = faiss.SearchParameters(sel=faiss.IDSelectorRange(first, end))  # type: ignore[call-arg]
+        depth = min(depth, end - first)
+        _, ids = self.dense.search(query_vector.reshape(1, -1), depth, params=params)
+        return [int(i) for i in ids[0] if i >= 0]
 
-    def bm25_ranking(self, query: str, depth: int, id_range: tuple[int, int] | None) -> list[int]:
+    def query_terms(self, query: str) -> list[int]:
+        """BM25 vocabulary ids of the query's stemmed words (unknown words dropped)."""
         import bm25s
 
         tokens = bm25s.tokenize(
@@ -132,15 +260,92 @@ class Searcher:
             return_ids=False,
             show_progress=False,
         )[0]
-        known = [t for t in tokens if t in self.bm25.vocab_dict]
-        if not known:
+        return [self._vocab[t] for t in tokens if t in self._vocab]
+
+    def bm25_scores(self, terms: list[int], first: int, end: int) -> np.ndarray:
+        """BM25 score of every chunk in ``[first, end)`` (zeros elsewhere)."""
+        scores = np.zeros(len(self.chunks), dtype=np.float32)
+        for term in terms:
+            lo, hi = self._indptr[term], self._indptr[term + 1]
+            scores[self._indices[lo:hi]] += self._data[lo:hi]  # a term lists a chunk once
+        if (first, end) != (0, len(self.chunks)):
+            scores[:first] = 0
+            scores[end:] = 0
+        return scores
+
+    def local_bm25(self, terms: list[int], docs: np.ndarray) -> np.ndarray:
+        """BM25 of every chunk of ``docs``, with IDF counted inside each document only.
+
+        bm25s stores ``idf(term) * tf_part(term, chunk)``; rescaling each posting by
+        ``local_idf / global_idf`` swaps the corpus IDF for its document's own. Returns a
+        score per chunk id (zeros outside ``docs``).
+        """
+        scores = np.zeros(len(self.chunks), dtype=np.float32)
+        if not terms or not len(docs):
+            return scores
+        slot = np.full(len(self.doc_start), -1, dtype=np.int64)
+        slot[docs] = np.arange(len(docs))
+        sizes = (self.doc_end[docs] - self.doc_start[docs]).astype(np.float32)
+        total = len(self.chunks)
+        unique, counts = np.unique(np.array(terms, dtype=np.int64), return_counts=True)
+        for term, count in zip(unique.tolist(), counts.tolist(), strict=True):
+            lo, hi = int(self._indptr[term]), int(self._indptr[term + 1])
+            chunk_ids = self._indices[lo:hi]
+            where = slot[self.chunk_doc[chunk_ids]]
+            inside = where >= 0
+            if not inside.any():
+                continue
+            chunk_ids, where, values = chunk_ids[inside], where[inside], self._data[lo:hi][inside]
+            df_local = np.bincount(where, minlength=len(docs)).astype(np.float32)
+            df_global = hi - lo
+            idf_global = np.log1p((total - df_global + 0.5) / (df_global + 0.5))
+            idf_local = np.log1p((sizes - df_local + 0.5) / (df_local + 0.5))
+            scores[chunk_ids] += values * (count * idf_local[where] / idf_global)
+        return scores
+
+    # ---- fusion ------------------------------------------------------------------------
+    def _fuse_by_document(
+        self,
+        terms: list[int],
+        query_vector: np.ndarray,
+        dense_ids: list[int],
+        bm25_ids: list[int],
+        bm25_scores: np.ndarray | None,
+        params: SearchParams,
+    ) -> list[tuple[int, float]]:
+        candidates = np.unique(np.array(dense_ids + bm25_ids, dtype=np.int64))
+        if not len(candidates):
             return []
-        mask = None
-        if id_range is not None:
-            mask = np.zeros(len(self.chunks), dtype=np.float32)
-            mask[id_range[0] : id_range[1]] = 1.0
-        depth = min(depth, len(self.chunks))
-        ids, scores = self.bm25.retrieve(
-            [known], k=depth, show_progress=False, weight_mask=mask, n_threads=1
-        )
-        return [int(i) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+        cosines = self._cosines(candidates, query_vector)
+        keyword = bm25_scores[candidates] if bm25_scores is not None else np.zeros(len(candidates))
+        docs, slot = np.unique(self.chunk_doc[candidates], return_inverse=True)
+        doc_cosine = np.full(len(docs), -1.0, dtype=np.float32)
+        doc_keyword = np.zeros(len(docs), dtype=np.float32)
+        np.maximum.at(doc_cosine, slot, cosines)
+        np.maximum.at(doc_keyword, slot, keyword)
+        a = params.doc_dense_weight
+        doc_score = a * _min_max(doc_cosine) + (1 - a) * _by_max(doc_keyword)
+        order = np.lexsort((docs, -doc_score))[: params.rerank_docs]
+
+        top_docs = docs[order]
+        starts, ends = self.doc_start[top_docs], self.doc_end[top_docs]
+        sizes = ends - starts
+        ids = np.concatenate([np.arange(a, z) for a, z in zip(starts, ends, strict=True)])
+        group = np.repeat(np.arange(len(top_docs)), sizes)
+        bounds = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        passage_cosine = self._cosines(ids, query_vector)
+        low = np.minimum.reduceat(passage_cosine, bounds)[group]
+        spread = np.maximum.reduceat(passage_cosine, bounds)[group] - low
+        dense = np.where(spread > 1e-9, (passage_cosine - low) / np.maximum(spread, 1e-9), 1.0)
+        local = self.local_bm25(terms, top_docs)[ids]
+        best = np.maximum.reduceat(local, bounds)[group]
+        keyword = np.where(best > 0, local / np.maximum(best, 1e-9), 0.0)
+        b = params.passage_dense_weight
+        score = doc_score[order][group] + params.passage_weight * (b * dense + (1 - b) * keyword)
+        # At most max_per_doc passages of one document, so that a long list still shows
+        # several documents.
+        by_group = np.lexsort((ids, -score, group))
+        rank_in_doc = np.arange(len(ids)) - bounds[group[by_group]]
+        kept = by_group[rank_in_doc < params.max_per_doc]
+        kept = kept[np.lexsort((ids[kept], -score[kept]))]
+        return [(int(ids[j]), float(score[j])) for j in kept]

@@ -27,14 +27,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from retrieval.chunking import embedding_text
-from retrieval.search import Searcher
+from retrieval.search import Fusion, Searcher, SearchParams
 from retrieval.types import Chunk, Hit, IndexMissing
 
 if TYPE_CHECKING:
@@ -48,9 +48,17 @@ HNSW_THRESHOLD = 200_000
 
 class SearchSettings(Protocol):
     candidates: int
+    fusion: Fusion
+    doc_dense_weight: float
+    passage_dense_weight: float
+    passage_weight: float
+    rerank_docs: int
+    max_per_doc: int
     rrf_k: int
-    dense_weight: float
-    bm25_weight: float
+
+
+def search_params(settings: SearchSettings) -> SearchParams:
+    return SearchParams(**{name: getattr(settings, name) for name in SearchParams.FIELDS})
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class Manifest:
     embedding_model: str
     collections: dict[str, list[int]]  # collection -> [first id, end id) in chunk order
     embedding_backend: str = "torch"
+    has_vectors: bool = True  # False: a keyword-only version published while vectors are made
 
 
 def current_version_name(index_dir: Path) -> str | None:
@@ -81,11 +90,22 @@ class IndexVersion:
 
         self.path = path
         self.manifest = Manifest(**json.loads((path / "manifest.json").read_text()))
+        import bm25s
+
         with (path / "chunks.jsonl").open(encoding="utf-8") as handle:
             self.chunks = [Chunk(**json.loads(line)) for line in handle]
-        self.vectors = np.load(path / "vectors.npy", mmap_mode="r")
-        self.dense = faiss.read_index(str(path / "dense.faiss"))
-        self.searcher = Searcher(self.chunks, self.dense, path / "bm25", self.manifest.collections)
+        self.vectors: np.ndarray = np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        self.dense = None
+        if self.manifest.has_vectors:
+            # In memory below the HNSW size (at most ~300 MB): the passage step reads
+            # vectors of whole documents, and page faults on a memory map cost more.
+            large = self.manifest.n_chunks >= HNSW_THRESHOLD
+            self.vectors = np.load(path / "vectors.npy", mmap_mode="r" if large else None)
+            self.dense = faiss.read_index(str(path / "dense.faiss"))
+        bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
+        self.searcher = Searcher(
+            self.chunks, self.vectors, self.dense, bm25, self.manifest.collections
+        )
 
     @property
     def name(self) -> str:
@@ -161,19 +181,19 @@ class IndexStore:
         candidates: int | None = None,
         mode: str = "hybrid",
     ) -> list[Hit]:
-        """The ``k`` best chunks for ``query``, fused from vector and BM25 rankings."""
+        """The ``k`` best chunks for ``query``, fused from vector and BM25 rankings.
+
+        While the first ingestion is still embedding, the version in service has keywords
+        only and every search is a BM25 search.
+        """
         version = self.current()
-        vector = self.embedder.encode_query(query)
+        params = search_params(self.settings)
+        if candidates:
+            params = replace(params, candidates=candidates)
+        needs_vector = version.manifest.has_vectors and mode != "bm25"
+        vector = self.embedder.encode_query(query) if needs_vector else None
         return version.searcher.search(
-            query,
-            vector,
-            k=k,
-            collection=collection,
-            candidates=candidates or self.settings.candidates,
-            rrf_k=self.settings.rrf_k,
-            dense_weight=self.settings.dense_weight,
-            bm25_weight=self.settings.bm25_weight,
-            mode=mode,
+            query, vector, k=k, collection=collection, mode=mode, params=params
         )
 
     # ---- writing -------------------------------------------------------------------------
@@ -191,12 +211,14 @@ class IndexStore:
         self,
         keep_doc_ids: set[str] | None,
         new_chunks: list[Chunk],
-        new_vectors: np.ndarray,
+        new_vectors: np.ndarray | None,
         n_documents: int,
     ) -> str:
         """Write a version made of the current one's chunks of ``keep_doc_ids`` plus new ones.
 
         ``keep_doc_ids=None`` keeps nothing of the current version (a full rebuild).
+        ``new_vectors=None`` writes a keyword-only version (BM25 serves while the vectors
+        are computed); the version after it must bring all vectors.
         Returns the new version's name. Call under ``writer_lock``.
         """
         old_chunks: list[Chunk] = []
@@ -205,16 +227,25 @@ class IndexStore:
             current = self.current()
             keep = [i for i, c in enumerate(current.chunks) if c.doc_id in keep_doc_ids]
             old_chunks = [current.chunks[i] for i in keep]
-            old_vectors = np.asarray(current.vectors[keep], dtype=np.float32)
+            if current.manifest.has_vectors:
+                old_vectors = np.asarray(current.vectors[keep], dtype=np.float32)
+            elif new_vectors is not None:
+                # A keyword-only version left by an interrupted first ingest: the passages
+                # kept from it have no vectors yet.
+                old_vectors = self.embed_chunks(old_chunks)
         chunks = old_chunks + new_chunks
-        vectors = np.concatenate([old_vectors, new_vectors.astype(np.float32)], axis=0)
-        # Chunks are stored grouped by collection so that a collection filter is an id range.
+        vectors = None
+        if new_vectors is not None:
+            vectors = np.concatenate([old_vectors, new_vectors.astype(np.float32)], axis=0)
+        # Chunks are stored grouped by collection so that a collection filter is an id range
+        # (and a document's passages stay next to each other: a document is a range too).
         order = sorted(range(len(chunks)), key=lambda i: (chunks[i].collection, i))
         chunks = [chunks[i] for i in order]
-        vectors = vectors[order] if len(order) else vectors
+        if vectors is not None and len(order):
+            vectors = vectors[order]
         return self._write(chunks, vectors, n_documents)
 
-    def _write(self, chunks: list[Chunk], vectors: np.ndarray, n_documents: int) -> str:
+    def _write(self, chunks: list[Chunk], vectors: np.ndarray | None, n_documents: int) -> str:
         import bm25s
         import faiss
 
@@ -229,8 +260,9 @@ class IndexStore:
             with (staging / "chunks.jsonl").open("w", encoding="utf-8") as handle:
                 for chunk in chunks:
                     handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
-            np.save(staging / "vectors.npy", vectors)
-            faiss.write_index(build_dense_index(vectors), str(staging / "dense.faiss"))
+            if vectors is not None:
+                np.save(staging / "vectors.npy", vectors)
+                faiss.write_index(build_dense_index(vectors), str(staging / "dense.faiss"))
             bm25 = bm25s.BM25()
             bm25.index(bm25_tokenize([embedding_text(c) for c in chunks]), show_progress=False)
             bm25.save(str(staging / "bm25"), show_progress=False)
@@ -239,10 +271,11 @@ class IndexStore:
                 created_at=time.time(),
                 n_chunks=len(chunks),
                 n_documents=n_documents,
-                dimension=int(vectors.shape[1]),
+                dimension=int(vectors.shape[1]) if vectors is not None else self.embedder.dimension,
                 embedding_model=str(self.embedder.model_path),
                 collections=collections,
                 embedding_backend=self.embedder.backend,
+                has_vectors=vectors is not None,
             )
             (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1))
             _fsync_tree(staging)

@@ -49,6 +49,8 @@ class IngestReport:
     documents_unchanged: int
     chunks_added: int
     errors: tuple[str, ...] = ()
+    duplicates_skipped: int = 0  # exact or near repeats of another document of the batch
+    vectors_reused: int = 0  # passages whose vector an earlier version already had
 
 
 class RetrievalError(Exception):

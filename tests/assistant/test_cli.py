@@ -50,12 +50,13 @@ def test_eval_retrieval_measures_the_index(indexed_services) -> None:
         "--qa",
         str(TESTS_DATA / "medquad_qa_sample.jsonl"),
         "--k",
-        "5",
+        "10",
         "--json",
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(figures) >= {
+    # Exactly the interface's keys (DESIGN.md section 2); recall at another --k goes to stderr.
+    assert set(figures) == {
         "n",
         "recall@1",
         "recall@5",
@@ -65,6 +66,7 @@ def test_eval_retrieval_measures_the_index(indexed_services) -> None:
         "p50_ms",
     }
     assert figures["n"] == 27
+    assert "passage_recall@10" in result.stderr
     # A working index finds most of these pages; a broken one scores near zero.
     assert figures["recall@5"] >= 0.8 and figures["mrr@10"] >= 0.6
     assert figures["recall@1"] <= figures["recall@5"] <= figures["recall@10"]

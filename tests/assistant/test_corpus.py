@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -79,3 +80,47 @@ def test_delete_removes_from_index_and_registry(fresh_services, tmp_path: Path) 
     ingest_paths(fresh_services, [write_jsonl(tmp_path / "a.jsonl", RECORDS)], "medical")
     assert delete_documents(fresh_services, ["t:1", "missing"]) == 1
     assert {c.doc_id for c in fresh_services.index.current().chunks} == {"t:2"}
+
+
+def test_the_first_ingest_serves_keyword_search_while_it_embeds(
+    fresh_services, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "docs.jsonl", RECORDS)
+    seen: list[tuple[bool, list[str]]] = []
+
+    def progress(fraction: float, message: str) -> None:
+        if not seen:
+            version = fresh_services.index.current()
+            hits = fresh_services.index.search("security deposit", 2)
+            seen.append((version.manifest.has_vectors, [h.chunk.doc_id for h in hits]))
+
+    ingest_paths(fresh_services, [path], "medical", progress)
+    # While the vectors were being computed, BM25 already answered.
+    assert seen == [(False, ["t:2"])]
+    final = fresh_services.index.current()
+    assert final.manifest.has_vectors and final.dense is not None
+    assert fresh_services.index.search("sun damage to the skin", 1)[0].chunk.doc_id == "t:1"
+
+
+def test_a_new_chunking_rechunks_everything_and_reuses_unchanged_vectors(
+    fresh_services, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "docs.jsonl", RECORDS)
+    ingest_paths(fresh_services, [path], "medical")
+    before = fresh_services.index.current()
+    fresh_services.settings.retrieval.chunk_overlap_sentences = 0
+    report = ingest_paths(fresh_services, [path], "medical")
+    # Both documents are re-chunked (the chunking is part of their hash); their passages
+    # are the same short texts, so no vector is computed again.
+    assert (report.documents_replaced, report.vectors_reused) == (2, 2)
+    after = fresh_services.index.current()
+    assert after.name != before.name
+    assert (np.asarray(after.vectors) == np.asarray(before.vectors)).all()
+
+
+def test_near_duplicate_documents_are_skipped_and_counted(fresh_services, tmp_path: Path) -> None:
+    copy = dict(RECORDS[0], id="t:3", text=RECORDS[0]["text"].upper() + "  ")
+    path = write_jsonl(tmp_path / "docs.jsonl", [*RECORDS, copy])
+    report = ingest_paths(fresh_services, [path], "medical")
+    assert (report.documents_added, report.duplicates_skipped) == (2, 1)
+    assert {c.doc_id for c in fresh_services.index.current().chunks} == {"t:1", "t:2"}

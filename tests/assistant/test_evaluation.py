@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import InvalidInput
-from assistant.evaluation import RetrievalCase, evaluate_retrieval, retrieval_cases
+from assistant.evaluation import (
+    RETRIEVAL_KEYS,
+    RetrievalCase,
+    evaluate_retrieval,
+    retrieval_cases,
+)
 from retrieval.types import Chunk, Hit
 
 
@@ -31,7 +36,9 @@ def test_metrics_follow_their_definitions() -> None:
     assert figures["recall@5"] == pytest.approx(2 / 3, abs=1e-4)
     assert figures["mrr@10"] == pytest.approx((1 + 0.5) / 3, abs=1e-4)
     assert figures["passage_recall@5"] == 0.5  # of the two cases with spans
-    assert set(figures) >= {"recall@10", "p50_ms"}
+    assert set(figures) == set(RETRIEVAL_KEYS)
+    deeper = evaluate_retrieval(lambda q, depth: rankings[q], cases, k=3)
+    assert set(deeper) == {*RETRIEVAL_KEYS, "passage_recall@3"}
 
 
 def test_bad_qa_files_get_clear_errors(tmp_path: Path) -> None:

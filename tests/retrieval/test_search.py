@@ -1,6 +1,14 @@
+"""Fusion and passage ranking on a small real BM25 + FAISS index (vectors made by hand)."""
+
 from __future__ import annotations
 
-from retrieval.search import rrf_fuse
+import numpy as np
+import pytest
+
+from retrieval.search import Searcher, SearchParams, bm25_tokenize, rrf_fuse
+from retrieval.types import Chunk
+
+DIMENSION = 8
 
 
 def test_rrf_rewards_items_both_rankings_agree_on() -> None:
@@ -14,3 +22,110 @@ def test_rrf_rewards_items_both_rankings_agree_on() -> None:
 def test_rrf_weights_shift_the_balance() -> None:
     fused = rrf_fuse([([1, 2], 0.1), ([2, 1], 5.0)], rrf_k=60)
     assert fused[0][0] == 2
+
+
+def unit(*weights: float) -> np.ndarray:
+    vector = np.zeros(DIMENSION, dtype=np.float32)
+    vector[: len(weights)] = weights
+    return vector / np.linalg.norm(vector)
+
+
+# Two contracts whose every passage names their parties (as CUAD's do), one medical page.
+PASSAGES = [
+    ("acme", "legal", "Acme and Birch agree that Acme supplies widgets to Birch.", unit(1, 0.2)),
+    ("acme", "legal", "Acme and Birch: Birch pays Acme within thirty days.", unit(1, 0.1)),
+    ("acme", "legal", "Acme and Birch may terminate on ninety days notice.", unit(1, 0, 0.3)),
+    ("acme", "legal", "Acme and Birch: this agreement is governed by Delaware law.", unit(1, 0.3)),
+    ("acme", "legal", "Acme and Birch keep each other's secrets confidential.", unit(1, 0.2, 0.1)),
+    ("acme", "legal", "Acme and Birch: notices go to the addresses above.", unit(1, 0.1, 0.1)),
+    ("cedar", "legal", "Cedar licenses software to Dune for one year.", unit(0, 1)),
+    ("cedar", "legal", "Cedar or Dune may terminate for a breach not cured.", unit(0, 1, 0.2)),
+    ("flu", "medical", "Influenza causes fever, cough and aches.", unit(0, 0, 0, 1)),
+]
+
+
+@pytest.fixture(scope="module")
+def searcher() -> Searcher:
+    import bm25s
+    import faiss
+
+    chunks = [
+        Chunk(doc, doc.title(), collection, "", 0, len(text), text)
+        for doc, collection, text, _ in PASSAGES
+    ]
+    vectors = np.stack([v for *_, v in PASSAGES])
+    dense = faiss.IndexFlatIP(DIMENSION)
+    dense.add(vectors)
+    bm25 = bm25s.BM25()
+    bm25.index(bm25_tokenize([c.text for c in chunks]), show_progress=False)
+    return Searcher(chunks, vectors, dense, bm25, {"legal": [0, 8], "medical": [8, 9]})
+
+
+def texts(hits) -> list[str]:  # type: ignore[no-untyped-def]
+    return [h.chunk.text for h in hits]
+
+
+def test_words_every_passage_of_a_document_has_stop_deciding(searcher: Searcher) -> None:
+    terms = searcher.query_terms("When may Acme or Birch terminate?")
+    local = searcher.local_bm25(terms, np.array([0]))[:6]
+    # Inside the Acme contract "acme" and "birch" are in every passage: only "terminate"
+    # tells the passages apart.
+    assert int(np.argmax(local)) == 2
+    others = np.delete(local, 2)
+    assert local[2] > 5 * others.max()
+    # Corpus-wide IDF still counts the party names, so the margin is much smaller there.
+    global_scores = searcher.bm25_scores(terms, 0, 9)[:6]
+    assert local[2] / others.max() > 2 * global_scores[2] / np.delete(global_scores, 2).max()
+
+
+def test_passages_of_the_best_document_come_first(searcher: Searcher) -> None:
+    query = "When may Acme or Birch terminate?"
+    hits = searcher.search(query, unit(1, 0, 0.2), k=5)
+    assert texts(hits)[0] == PASSAGES[2][2]
+    assert [h.chunk.doc_id for h in hits[:4]] == ["acme"] * 4
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    # dense_score is the real cosine, for the low-confidence flag.
+    assert hits[0].dense_score == pytest.approx(float(unit(1, 0, 0.3) @ unit(1, 0, 0.2)), abs=1e-5)
+
+
+def test_one_document_fills_at_most_max_per_doc_places(searcher: Searcher) -> None:
+    query = "Acme and Birch"
+    capped = searcher.search(query, unit(1, 0.1), k=8, params=SearchParams(max_per_doc=3))
+    assert [h.chunk.doc_id for h in capped].count("acme") == 3
+    assert "cedar" in {h.chunk.doc_id for h in capped}
+
+
+def test_modes_and_collection_filter(searcher: Searcher) -> None:
+    vector = unit(0, 0, 0, 1)
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = searcher.search("influenza fever", vector, k=3, mode=mode)
+        assert hits[0].chunk.doc_id == "flu", mode
+        legal = searcher.search("influenza fever", vector, k=3, collection="legal", mode=mode)
+        assert all(h.chunk.collection == "legal" for h in legal), mode
+    assert searcher.search("fever", vector, k=3, collection="tax") == []
+    with pytest.raises(ValueError, match="mode"):
+        searcher.search("fever", vector, k=3, mode="magic")
+
+
+def test_plain_rrf_is_still_available_for_comparison(searcher: Searcher) -> None:
+    hits = searcher.search(
+        "Cedar Dune terminate", unit(0, 1, 0.2), k=3, params=SearchParams(fusion="rrf")
+    )
+    assert hits[0].chunk.doc_id == "cedar"
+
+
+def test_without_vectors_search_falls_back_to_keywords(searcher: Searcher) -> None:
+    keyword_only = Searcher(
+        searcher.chunks, searcher.vectors[:0], None, searcher.bm25, searcher.collections
+    )
+    hits = keyword_only.search("Dune license software", None, k=2)
+    assert hits[0].chunk.text == PASSAGES[6][2]
+    assert hits[0].dense_score == 0.0
+
+
+def test_search_params_are_validated() -> None:
+    with pytest.raises(ValueError):
+        SearchParams(doc_dense_weight=1.5)
+    with pytest.raises(ValueError):
+        SearchParams(max_per_doc=0)
