@@ -136,6 +136,9 @@ class ChatService:
         """
         question, collection = validate_question(self.services.settings, question, collection)
         guard = self.services.input_guard.check(question)
+        if guard.allowed and self.services.loaded("llm"):
+            # Back-pressure before anything is stored or streamed: a 503 with Retry-After.
+            self.services.llm.check_capacity()
         with self.services.db.session() as session:
             if conversation_id is None:
                 conversation = models.Conversation(
@@ -223,6 +226,8 @@ class ChatService:
             "held": decision.held,
             "timings": answer.timings,
             "guard": None,
+            "model": answer.model,
+            "model_version_id": answer.model_version_id,
         }
 
     def _guard_reply(self, turn: Turn, verdict: GuardVerdict) -> Iterator[StreamEvent]:

@@ -103,11 +103,13 @@ class Services:
                 return None
 
         metrics = self.metrics
-        return ServingLLM(
+        serving = ServingLLM(
             lambda version: load_backend(self.settings, version, metrics.queue_wait.observe),
             active,
             self.settings.llm.version_check_s,
         )
+        metrics.queue_depth.set_function(lambda: serving.waiting)
+        return serving
 
     @lazy_part
     def metrics(self) -> ServingMetrics:

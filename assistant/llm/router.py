@@ -137,6 +137,21 @@ class ServingLLM:
             if free:
                 self._free(loaded)
 
+    def check_capacity(self) -> None:
+        """ServerBusy now, before a response starts, if the current model's queue is full."""
+        self.refresh()
+        loaded = self._current
+        scheduler = getattr(loaded.backend, "scheduler", None) if loaded is not None else None
+        if scheduler is not None:
+            scheduler.refuse_if_full()
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for the current model (0 for a remote one)."""
+        loaded = self._current
+        scheduler = getattr(loaded.backend, "scheduler", None) if loaded is not None else None
+        return int(scheduler.waiting) if scheduler is not None else 0
+
     @property
     def version_id(self) -> int | None:
         self.refresh()

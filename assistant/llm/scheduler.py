@@ -44,17 +44,24 @@ class Scheduler:
     def busy(self) -> bool:
         return self._busy
 
+    @property
+    def full(self) -> bool:
+        """Whether a new request would be refused now."""
+        return (self._busy or bool(self._waiting)) and len(self._waiting) >= self.max_waiting
+
+    def refuse_if_full(self) -> None:
+        if self.full:
+            raise ServerBusy(
+                "the model is busy with other requests; try again shortly", self.retry_after_s
+            )
+
     @contextmanager
     def slot(self) -> Iterator[float]:
         """Hold the model; yields the seconds waited. ServerBusy when full or waited too long."""
         started = time.perf_counter()
         ticket = object()
         with self._cond:
-            if (self._busy or self._waiting) and len(self._waiting) >= self.max_waiting:
-                raise ServerBusy(
-                    "the model is busy with other requests; try again shortly",
-                    self.retry_after_s,
-                )
+            self.refuse_if_full()
             self._waiting.append(ticket)
             deadline = started + self.wait_timeout_s
             try:
