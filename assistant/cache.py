@@ -82,11 +82,11 @@ class DatabaseCache:
                 return None
             row.hits += 1
             row.last_hit_at = now
-            sources = list(row.citations or [])
+            sources = [s for s in row.citations or [] if isinstance(s, dict)]
             return CachedAnswer(
                 text=row.answer,
-                sources=[s for s in sources if isinstance(s, dict)],
-                cited=[int(s["n"]) for s in sources if isinstance(s, dict) and s.get("cited")],
+                sources=[{k: v for k, v in s.items() if k != "cited"} for s in sources],
+                cited=[int(s["n"]) for s in sources if s.get("cited")],
                 retrieval_score=_best_score(sources),
             )
 

@@ -454,10 +454,18 @@ def eval_answers(
         guard = services.input_guard.check(question)
         if not guard.allowed:
             return AnswerResult(guard.message, (), True, None, 0, 0.0)
-        return result_of(pipeline.answer(question, chosen, use_cache=False))
+        try:
+            return result_of(pipeline.answer(question, chosen, use_cache=False))
+        except AssistantError as exc:  # e.g. a timeout: this answer fails, the run goes on
+            failures.append(exc.code)
+            return AnswerResult("", (), False, None, 0, 0.0)
+
+    failures: list[str] = []
 
     with tqdm(total=len(cases), desc="eval answers", leave=False, disable=None) as bar:
         figures = score_answers(answer, cases, progress=bar.update)
+    if failures:
+        click.echo(f"{len(failures)} answers failed: {', '.join(sorted(set(failures)))}", err=True)
     _print_figures(figures, as_json)
 
 
