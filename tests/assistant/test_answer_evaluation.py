@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,8 +100,19 @@ def test_eval_answers_prints_exactly_the_contract_keys(indexed_services, tmp_pat
         },
     ]
     qa.write_text("".join(json.dumps(r) + "\n" for r in records))
-    result = run_cli(
-        indexed_services.settings.data_dir, "eval", "answers", "--qa", str(qa), "--json"
+    # Short answers: the command's contract is under test here, not the model.
+    env = dict(
+        os.environ,
+        ASSISTANT_DATA_DIR=str(indexed_services.settings.data_dir),
+        ASSISTANT_LOG_LEVEL="WARNING",
+        ASSISTANT_LLM__MAX_TOKENS="24",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "eval", "answers", "--qa", str(qa), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
