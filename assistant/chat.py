@@ -14,7 +14,7 @@ from assistant.errors import AssistantError, InvalidInput, NotFound
 from assistant.storage import models
 from safety.flags import FlagDecision, decide, may_hold_after_generation
 from safety.guards import GuardVerdict, check_question, normalise_question
-from safety.pii import PlaceholderMap, load_key
+from safety.pii import PIISpan, PlaceholderMap, load_key
 
 if TYPE_CHECKING:
     from assistant.pipeline import Answer
@@ -112,10 +112,12 @@ class ChatService:
             )
         return PlaceholderMap(self._hash_key, dict(conversation.pii_placeholders or {}))
 
-    def _scrub_in(self, conversation: models.Conversation, text: str) -> str:
+    def _scrub_in(
+        self, conversation: models.Conversation, text: str, spans: list[PIISpan] | None = None
+    ) -> str:
         """``text`` scrubbed with the conversation's numbering, which is saved back."""
         mapping = self.placeholders(conversation)
-        scrubbed = self.services.scrubber.scrub(text, mapping)
+        scrubbed = self.services.scrubber.scrub(text, mapping, spans)
         conversation.pii_placeholders = mapping.to_json()
         return scrubbed
 
@@ -134,6 +136,9 @@ class ChatService:
         """
         question, collection = validate_question(self.services.settings, question, collection)
         guard = self.services.input_guard.check(question)
+        if guard.allowed and self.services.loaded("llm"):
+            # Back-pressure before anything is stored or streamed: a 503 with Retry-After.
+            self.services.llm.check_capacity()
         with self.services.db.session() as session:
             if conversation_id is None:
                 conversation = models.Conversation(
@@ -205,6 +210,8 @@ class ChatService:
             timings=answer.timings,
             flags=answer.flags,
             retrieval_score=answer.retrieval_score,
+            model_version_id=answer.model_version_id,
+            pii_spans=answer.pii_spans if answer.detected_pii else None,
         )
         if decision.held:
             logger.info("answer %s held for review: %s", message_id, ", ".join(decision.reasons))
@@ -219,6 +226,8 @@ class ChatService:
             "held": decision.held,
             "timings": answer.timings,
             "guard": None,
+            "model": answer.model,
+            "model_version_id": answer.model_version_id,
         }
 
     def _guard_reply(self, turn: Turn, verdict: GuardVerdict) -> Iterator[StreamEvent]:
@@ -261,13 +270,16 @@ class ChatService:
         citations: list[dict[str, Any]] | None = None,
         timings: dict[str, float] | None = None,
         retrieval_score: float | None = None,
+        model_version_id: int | None = None,
+        pii_spans: list[PIISpan] | None = None,
     ) -> int:
         with self.services.db.session() as session:
             conversation = session.get(models.Conversation, turn.conversation_id)
+            # ``pii_spans``: the output guard's findings in this very text (no second pass).
             content = (
-                self._scrub_in(conversation, text)
+                self._scrub_in(conversation, text, pii_spans)
                 if conversation is not None
-                else self.services.scrubber.scrub(text)
+                else self.services.scrubber.scrub(text, spans=pii_spans)
             )
             message = models.Message(
                 conversation_id=turn.conversation_id,
@@ -278,6 +290,7 @@ class ChatService:
                 flags=flags,
                 flagged=decision.review,
                 retrieval_score=retrieval_score,
+                model_version_id=model_version_id,
             )
             session.add(message)
             session.flush()

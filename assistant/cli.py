@@ -427,6 +427,86 @@ def eval_guard(ctx: click.Context, data_path: Path, as_json: bool) -> None:
     _print_figures(figures, as_json)
 
 
+@eval_group.command("answers")
+@click.option(
+    "--qa",
+    "qa_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="JSONL with question, doc_id and answer (the reference).",
+)
+@click.option(
+    "--limit", type=click.IntRange(1, None), default=None, help="Use only the first N questions."
+)
+@click.option("--collection", default=None, help="Search only this collection.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def eval_answers(
+    ctx: click.Context, qa_path: Path, limit: int | None, collection: str | None, as_json: bool
+) -> None:
+    """ROUGE-L, citation precision/recall, refusal rate, TTFT and tokens/s of the answers."""
+    from tqdm import tqdm
+
+    from assistant.answer_evaluation import AnswerResult, answer_cases, result_of, score_answers
+    from assistant.chat import validate_question
+
+    services = services_of(ctx)
+    cases = answer_cases(qa_path, limit)
+    pipeline = services.pipeline
+
+    def answer(question: str) -> AnswerResult:
+        # The same steps as the chat: validation, the input guard, then the pipeline.
+        question, chosen = validate_question(services.settings, question, collection)
+        guard = services.input_guard.check(question)
+        if not guard.allowed:
+            return AnswerResult(guard.message, (), True, None, 0, 0.0)
+        try:
+            return result_of(pipeline.answer(question, chosen, use_cache=False))
+        except AssistantError as exc:  # e.g. a timeout: this answer fails, the run goes on
+            failures.append(exc.code)
+            return AnswerResult("", (), False, None, 0, 0.0)
+
+    failures: list[str] = []
+
+    with tqdm(total=len(cases), desc="eval answers", leave=False, disable=None) as bar:
+        figures = score_answers(answer, cases, progress=bar.update)
+    if failures:
+        click.echo(f"{len(failures)} answers failed: {', '.join(sorted(set(failures)))}", err=True)
+    _print_figures(figures, as_json)
+
+
+@main.command("create-token")
+@click.argument("email")
+@click.option("--name", required=True, help="What the token is for (shown in lists).")
+@click.pass_context
+@handle_errors
+def create_token_command(ctx: click.Context, email: str, name: str) -> None:
+    """Create an API token for /v1 (printed once; only its SHA-256 is stored)."""
+    from assistant.tokens import create_token
+
+    services = services_of(ctx)
+    services.db.upgrade()
+    token, info = create_token(services.db, email, name)
+    click.echo(
+        f"API token {info.id} ({info.name}) for {email}; shown once, keep it safe:", err=True
+    )
+    click.echo(token)
+
+
+@main.command("revoke-token")
+@click.argument("token_id", type=int)
+@click.pass_context
+@handle_errors
+def revoke_token_command(ctx: click.Context, token_id: int) -> None:
+    """Revoke an API token by its id."""
+    from assistant.tokens import revoke_token
+
+    services = services_of(ctx)
+    revoke_token(services.db, token_id)
+    click.echo(f"API token {token_id} revoked")
+
+
 def _print_figures(figures: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(figures))

@@ -51,3 +51,28 @@ class ContextOverflow(AssistantError):
 
     code = "context_overflow"
     http_status = 413
+
+
+class ServerBusy(AssistantError):
+    """The model's request queue is full (or a request waited too long): try again later."""
+
+    code = "server_busy"
+    http_status = 503
+
+    def __init__(self, message: str, retry_after_s: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class GenerationTimeout(AssistantError):
+    """A generation ran past its time limit and was stopped."""
+
+    code = "generation_timeout"
+    http_status = 504
+
+
+class Unauthorized(AssistantError):
+    """A missing, unknown or revoked API token."""
+
+    code = "unauthorized"
+    http_status = 401

@@ -15,13 +15,15 @@ from assistant.settings import Settings
 from assistant.storage.db import Database
 
 if TYPE_CHECKING:
+    from assistant.cache import AnswerCache
     from assistant.chat import ChatService
-    from assistant.llm import LocalLLM
+    from assistant.llm import ServingLLM
+    from assistant.metrics import ServingMetrics
     from assistant.pipeline import AnswerPipeline
     from retrieval.embedding import Embedder
     from retrieval.store import IndexStore
     from safety.guards import InputGuard
-    from safety.pii import PIIScrubber
+    from safety.pii import PIIScrubber, PIISpan
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ def lazy_part(build: Callable[[Services], T]) -> property:
                 if part is None:
                     part = build(self)
                     self._parts[name] = part
+                    self._built.add(name)
         return part  # type: ignore[return-value]
 
     return property(get, doc=build.__doc__)
@@ -54,6 +57,7 @@ class Services:
         self.db = Database(settings.database.url, settings.database.echo)
         self._lock = threading.RLock()
         self._parts: dict[str, Any] = {}
+        self._built: set[str] = set()  # parts this Services made (and so may close)
 
     def loaded(self, name: str) -> bool:
         """Whether a lazy part has been built (the health page reports it)."""
@@ -79,10 +83,51 @@ class Services:
         return IndexStore(self.settings.index_dir, self.embedder, self.settings.retrieval)
 
     @lazy_part
-    def llm(self) -> LocalLLM:
-        from assistant.llm import LocalLLM
+    def llm(self) -> ServingLLM:
+        """The model the registry says is active, followed as it changes (hot swap)."""
+        from sqlalchemy.exc import SQLAlchemyError
 
-        return LocalLLM(self.settings.llm)
+        from assistant import registry
+        from assistant.llm import ServingLLM, load_backend
+
+        try:
+            # There is always an active version: the configured file, the first time.
+            registry.ensure_base_version(self.db, self.settings.llm.model_path)
+        except SQLAlchemyError:
+            logger.warning("no model registry (run `assistant init-db`): serving the model file")
+
+        def active() -> registry.ModelVersionInfo | None:
+            try:
+                return registry.active_version(self.db)
+            except SQLAlchemyError:
+                return None
+
+        metrics = self.metrics
+        serving = ServingLLM(
+            lambda version: load_backend(self.settings, version, metrics.queue_wait.observe),
+            active,
+            self.settings.llm.version_check_s,
+        )
+        metrics.queue_depth.set_function(lambda: serving.waiting)
+        return serving
+
+    @lazy_part
+    def metrics(self) -> ServingMetrics:
+        from assistant.metrics import ServingMetrics
+
+        return ServingMetrics()
+
+    @lazy_part
+    def answer_cache(self) -> AnswerCache | None:  # type: ignore[return]
+        from assistant.cache import DatabaseCache, RedisCache
+
+        serving = self.settings.serving
+        if serving.cache == "db":
+            return DatabaseCache(self.db, serving.cache_ttl_s)
+        if serving.cache == "redis":
+            url = serving.cache_redis_url or self.settings.broker.url
+            return RedisCache(url, serving.cache_ttl_s)
+        return None
 
     @lazy_part
     def scrubber(self) -> PIIScrubber:
@@ -98,11 +143,18 @@ class Services:
     def pipeline(self) -> AnswerPipeline:
         from assistant.pipeline import AnswerPipeline
 
-        return AnswerPipeline(self.settings, self.index, self.llm, detect_pii=self.detect_pii)
+        return AnswerPipeline(
+            self.settings,
+            self.index,
+            self.llm,
+            detect_pii=self.detect_pii,
+            cache=self.answer_cache,
+            metrics=self.metrics,
+        )
 
-    def detect_pii(self, text: str) -> list[tuple[str, str]]:
-        """(entity type, value) of each finding: the output guard's PII check."""
-        return [(s.entity_type, text[s.start : s.end]) for s in self.scrubber.detect(text)]
+    def detect_pii(self, text: str) -> list[PIISpan]:
+        """The personal data in ``text`` (loads the PII engine on first use)."""
+        return self.scrubber.detect(text)
 
     @lazy_part
     def input_guard(self) -> InputGuard:
@@ -119,6 +171,8 @@ class Services:
         return ChatService(self)
 
     def close(self) -> None:
+        if "llm" in self._built:
+            self._parts["llm"].close()
         self.db.dispose()
 
 

@@ -139,6 +139,70 @@ class LLMSettings(BaseModel):
     )
     max_tokens: int = Field(default=256, ge=1, le=4096, description="Cap on generated tokens.")
     seed: int = Field(default=0, description="Sampling seed, for reproducible answers.")
+    stop: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Extra stop sequences (the chat template's end-of-turn token always stops).",
+    )
+    backend: Literal["local", "remote"] = Field(
+        default="local",
+        description="local: llama-cpp-python in this process; remote: an OpenAI-compatible "
+        "server (llama.cpp's server, vLLM, Ollama) at remote_url.",
+    )
+    remote_url: str = Field(
+        default="",
+        description="Base URL of the OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.",
+    )
+    remote_model: str = Field(
+        default="", description="Model name sent to the remote server (empty: its default)."
+    )
+    remote_api_key: str = Field(
+        default="", description="Bearer token for the remote server (empty: none)."
+    )
+    requantize: Literal["off", "Q4_K_M", "Q5_K_M", "Q8_0"] = Field(
+        default="Q4_K_M",
+        description="Re-quantize a base GGUF once, at first use, into the data folder "
+        "(Q4_K_M reads prompts ~1.5x faster than the shipped Q4_1 on CPU); off: serve the file "
+        "as it is.",
+    )
+    quantized_dir: Path | None = Field(
+        default=None,
+        description="Where re-quantized files are kept. Empty: models/ in the data folder.",
+    )
+    compact_context: bool = Field(
+        default=True,
+        description="Give the model only the sentences of each passage that share words with "
+        "the question (and their neighbours): a shorter prompt, a faster first token.",
+    )
+    queue_size: int = Field(
+        default=64,
+        ge=0,
+        le=10_000,
+        description="Requests that may wait for the model; one more is refused with a 503 and "
+        "Retry-After.",
+    )
+    queue_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Longest wait for the model before a request is refused with a 503.",
+    )
+    request_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Longest generation of one answer; it is stopped past this.",
+    )
+    retry_after_s: int = Field(
+        default=2, ge=1, le=600, description="Retry-After sent with a 503 when the queue is full."
+    )
+    version_check_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=600,
+        description="How often each process checks the registry's active model version "
+        "(0: on every request).",
+    )
 
 
 Policy = Literal["off", "warn", "hold"]
@@ -257,6 +321,25 @@ class WebSettings(BaseModel):
     )
 
 
+class ServingSettings(BaseModel):
+    """Answer cache and API access."""
+
+    cache: Literal["db", "redis", "off"] = Field(
+        default="db",
+        description="Answer cache: the product database, Redis at cache_redis_url, or none. "
+        "A hit needs the same normalised question, collection, index and model version.",
+    )
+    cache_redis_url: str = Field(
+        default="", description="Redis URL of the answer cache, e.g. redis://127.0.0.1:6379/1."
+    )
+    cache_ttl_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=1,
+        le=365 * 24 * 3600,
+        description="How long a cached answer is served.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the product can be told; every process builds it once and passes it on."""
 
@@ -283,6 +366,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @model_validator(mode="after")
     def _resolve_defaults(self) -> Settings:

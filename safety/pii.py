@@ -307,7 +307,12 @@ class PIIScrubber:
         return re.sub(r"[^\W\d_]{3,}", capitalise, text)
 
     # ---- operators --------------------------------------------------------------------------
-    def scrub(self, text: str, mapping: PlaceholderStore | None = None) -> str:
+    def scrub(
+        self,
+        text: str,
+        mapping: PlaceholderStore | None = None,
+        spans: list[PIISpan] | None = None,
+    ) -> str:
         """``text`` with each finding replaced by ``<TYPE_n>``.
 
         ``mapping`` is updated in place; passing the same one for every message of a
@@ -315,7 +320,8 @@ class PIIScrubber:
         digests and may be persisted; a plain dict maps raw values and must stay in memory.
         """
         mapping = {} if mapping is None else mapping
-        spans = self.detect(text)
+        # ``spans``: this text's findings from an earlier detect() (one engine pass, not two).
+        spans = self.detect(text) if spans is None else spans
 
         def placeholder(entity: str, value: str) -> str:
             return _placeholder(mapping, entity, value)

@@ -16,7 +16,7 @@ from assistant.services import Services, build_services
 from assistant.settings import Settings
 from assistant.users import ensure_admin
 from assistant.worker import celery_init_app
-from web import admin, api, auth, chat, errors, openapi, review
+from web import admin, api, auth, chat, errors, metrics, openai_api, openapi, review
 from web.common import JSONProvider
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # (see web/api.py): a cross-site page cannot send those without a CORS preflight, which
     # this app never grants, and the session cookie is SameSite=Lax besides.
     csrf.exempt(api.bp)
+    # Bearer-token API (no cookies): CSRF does not apply.
+    app.register_blueprint(openai_api.bp)
+    csrf.exempt(openai_api.bp)
+    app.register_blueprint(metrics.bp)
 
     app.after_request(_security_headers)
     # A guard's own reply (emergency, refusal, scope) is flagged for review but has no sources.

@@ -3,7 +3,14 @@ from __future__ import annotations
 import pytest
 
 from assistant.errors import ContextOverflow
-from assistant.prompts import Source, attribute_sentences, build_prompt, cited_numbers
+from assistant.prompts import (
+    SYSTEM_PROMPT,
+    Source,
+    attribute_sentences,
+    build_prompt,
+    cited_numbers,
+    compact_passage,
+)
 from retrieval.types import Chunk, Hit
 
 
@@ -25,9 +32,9 @@ def test_sources_are_numbered_and_trimmed_but_the_question_is_whole() -> None:
         context_tokens=400,
         answer_tokens=100,
     )
-    assert prompt.messages[-1] == {"role": "user", "content": question}
-    system = prompt.messages[0]["content"]
-    assert "[1] Asthma" in system
+    system, user = prompt.messages[0]["content"], prompt.messages[1]["content"]
+    assert system == SYSTEM_PROMPT  # a constant prefix: llama.cpp reuses its evaluated tokens
+    assert user.startswith("Sources:\n[1] Asthma\n") and user.endswith(f"Question: {question}")
     assert sum(count(m["content"]) for m in prompt.messages) <= 400 - 100
     assert prompt.sources[0].text.endswith(".")  # cut at a sentence end
     assert len(prompt.sources[0].text) < len(long)
@@ -63,3 +70,59 @@ def test_attribution_marks_supported_sentences_only() -> None:
     assert "inflammation. [1]" in marked
     assert "optic nerve. [2]" in marked
     assert "tasty fruit." in marked and "fruit. [" not in marked
+
+
+def test_compact_passage_keeps_the_sentences_about_the_question() -> None:
+    text = (
+        "Asthma is a chronic disease of the airways. "
+        "Many people have it worldwide. "
+        "The history of its study is long. "
+        "Researchers publish papers every year. "
+        "Common triggers include pollen, dust mites and cold air. "
+        "Funding comes from several agencies. "
+        "Inhaled corticosteroids treat the inflammation."
+    )
+    start, end, compact = compact_passage(text, "What triggers asthma?", keep=2)
+    assert "pollen, dust mites" in compact and "Funding" not in compact
+    assert "Asthma is a chronic disease" in compact  # matches "asthma"
+    assert " ... " in compact  # the gap is marked
+    assert text[start:end].startswith("Asthma is") and text[start:end].endswith("cold air.")
+    assert len(compact) < len(text)
+
+
+def test_compact_sources_cite_the_span_the_model_saw() -> None:
+    text = " ".join(f"Filler sentence number {i} here." for i in range(12))
+    text += " Metformin lowers blood sugar in type 2 diabetes."
+    source = build_prompt(
+        "Does metformin lower blood sugar?",
+        [hit(text, "Diabetes")],
+        count,
+        context_tokens=2000,
+        answer_tokens=100,
+        compact=True,
+    ).sources[0]
+    assert "Metformin lowers blood sugar" in source.text
+    start, end = source.span
+    assert text[start:end].endswith("type 2 diabetes.")
+    assert len(source.text) < len(text)
+
+
+def test_attribution_does_not_cite_a_source_that_only_shares_common_words() -> None:
+    # Both sources are about asthma; the sentence is about inhalers, which only [2] covers.
+    sources = [
+        Source(
+            1,
+            hit("Asthma affects the airways of children and adults.", n=1),
+            "Asthma affects the airways of children and adults.",
+        ),
+        Source(
+            2,
+            hit("Rescue inhalers with albuterol relax asthma airways quickly.", n=2),
+            "Rescue inhalers with albuterol relax asthma airways quickly.",
+        ),
+    ]
+    marked = attribute_sentences("Albuterol rescue inhalers relax the airways quickly.", sources)
+    assert marked.endswith("[2]")
+    # A sentence with too little support is left uncited rather than guessed.
+    vague = attribute_sentences("Children should see doctors about many conditions.", sources)
+    assert "[" not in vague

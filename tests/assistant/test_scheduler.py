@@ -1,0 +1,73 @@
+"""The request queue in front of the model: fair order, back-pressure, wait limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from assistant.errors import ServerBusy
+from assistant.llm.scheduler import Scheduler
+
+
+def test_waiters_are_served_in_arrival_order() -> None:
+    scheduler = Scheduler(max_waiting=10, wait_timeout_s=10)
+    order: list[int] = []
+    entered = threading.Event()
+
+    def worker(i: int) -> None:
+        with scheduler.slot():
+            order.append(i)
+
+    with scheduler.slot():
+        threads = []
+        for i in range(6):
+            thread = threading.Thread(target=worker, args=(i,))
+            thread.start()
+            threads.append(thread)
+            # Each one is queued before the next arrives.
+            while scheduler.waiting < i + 1:
+                time.sleep(0.001)
+        entered.set()
+    for thread in threads:
+        thread.join(5)
+    assert order == list(range(6))
+    assert not scheduler.busy and scheduler.waiting == 0
+
+
+def test_a_full_queue_refuses_at_once_with_retry_after() -> None:
+    scheduler = Scheduler(max_waiting=1, wait_timeout_s=10, retry_after_s=7)
+    release = threading.Event()
+    waiter_in = threading.Event()
+
+    def waiter() -> None:
+        waiter_in.set()
+        with scheduler.slot():
+            pass
+
+    with scheduler.slot():
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        waiter_in.wait(2)
+        while scheduler.waiting < 1:
+            time.sleep(0.001)
+        started = time.perf_counter()
+        with pytest.raises(ServerBusy) as caught, scheduler.slot():
+            pass
+        assert time.perf_counter() - started < 0.5  # refused, not queued
+        assert caught.value.retry_after_s == 7 and caught.value.http_status == 503
+        release.set()
+    thread.join(5)
+    with scheduler.slot() as waited:  # free again
+        assert waited < 0.5
+
+
+def test_a_request_that_waits_too_long_gives_up_and_leaves_the_queue() -> None:
+    scheduler = Scheduler(max_waiting=5, wait_timeout_s=0.2)
+    with scheduler.slot():
+        with pytest.raises(ServerBusy, match="waited"), scheduler.slot():
+            pass
+        assert scheduler.waiting == 0
+    with scheduler.slot():
+        assert scheduler.busy

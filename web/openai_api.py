@@ -1,0 +1,296 @@
+"""The OpenAI-compatible API under /v1 (bearer API tokens): chat completions with RAG, models.
+
+Any OpenAI client works: the last user message is the question, answered from the corpus;
+the answer carries its sources in an extra ``citations`` field (and in the last chunk of a
+stream). Errors use OpenAI's shape, ``{"error": {"message", "type", "code"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context
+
+from assistant import registry
+from assistant.chat import StreamEvent, Turn
+from assistant.errors import AssistantError, InvalidInput, ServerBusy, Unauthorized
+from assistant.tokens import verify_token
+from web.common import services
+from web.errors import error_response
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("openai_api", __name__, url_prefix="/v1")
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+MAX_MESSAGES = 100
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
+
+
+def openai_error(status: int, code: str, message: str) -> Response:
+    kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    response = jsonify(error={"message": message, "type": kind, "code": code})
+    response.status_code = status
+    return response
+
+
+@bp.errorhandler(AssistantError)
+def _assistant_error(e: AssistantError) -> Response:
+    response = openai_error(e.http_status, e.code, str(e) or e.code.replace("_", " "))
+    if isinstance(e, ServerBusy):
+        response.headers["Retry-After"] = str(e.retry_after_s)
+    if isinstance(e, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="assistant"'
+    return response
+
+
+@bp.app_errorhandler(ServerBusy)
+def _busy(e: ServerBusy) -> Response:
+    """Everywhere in the app: a full model queue is a 503 that says when to come back."""
+    if request.path.startswith("/v1/"):
+        return _assistant_error(e)
+    response = error_response(e.http_status, e.code, str(e))
+    response.headers["Retry-After"] = str(e.retry_after_s)
+    return response
+
+
+@bp.before_request
+def _authenticate() -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send an API token: Authorization: Bearer <token>")
+    g.api_token = verify_token(services().db, token.strip())
+
+
+@bp.get("/models")
+def models() -> Response:
+    versions = registry.list_versions(services().db)
+    return jsonify(
+        object="list",
+        data=[
+            {
+                "id": v.name,
+                "object": "model",
+                "created": int(v.created_at.timestamp()),
+                "owned_by": "assistant",
+                "kind": v.kind.value,
+                "state": v.state.value,
+                "active": v.is_active,
+                "version_id": v.id,
+            }
+            for v in versions
+        ],
+    )
+
+
+@bp.post("/chat/completions")
+def chat_completions() -> Response:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("send a JSON object with Content-Type: application/json")
+    question = _last_user_message(body.get("messages"))
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise InvalidInput("'stream' must be true or false")
+    collection = body.get("collection")
+    if collection is not None and not isinstance(collection, str):
+        raise InvalidInput("'collection' must be a string")
+    chat = services().chat
+    # Validated, guarded and stored before anything streams: bad input is a 4xx here.
+    turn = chat.start_turn(g.api_token.user_id, question, None, collection or None)
+    completion_id = f"chatcmpl-{turn.user_message_id}"
+    if stream:
+        return Response(
+            stream_with_context(_chunks(turn, completion_id)),
+            mimetype="text/event-stream",
+            headers=SSE_HEADERS,
+        )
+    return _complete(turn, completion_id)
+
+
+def _last_user_message(messages: Any) -> str:
+    if not isinstance(messages, list) or not messages or len(messages) > MAX_MESSAGES:
+        raise InvalidInput(f"'messages' must be a list of 1 to {MAX_MESSAGES} messages")
+    for message in reversed(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise InvalidInput("each message needs a 'role' and a 'content'")
+        if message["role"] == "user":
+            content = message.get("content")
+            if isinstance(content, list):  # content parts: the text ones
+                content = "".join(
+                    p.get("text", "")
+                    for p in content
+                    if isinstance(p, dict) and p.get("type") == "text"
+                )
+            if not isinstance(content, str):
+                raise InvalidInput("a user message's 'content' must be text")
+            return content
+    raise InvalidInput("'messages' holds no user message")
+
+
+def _served_model(done: dict[str, Any]) -> str:
+    version_id = done.get("model_version_id")
+    if version_id is None:
+        return str(done.get("model") or "assistant")
+    try:
+        return registry.get_version(services().db, int(version_id)).name
+    except AssistantError:
+        return str(version_id)
+
+
+def _extras(done: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "citations": done.get("citations", []),
+        "flagged": bool(done.get("flagged")),
+        "flags": done.get("flags", []),
+        "held": bool(done.get("held")),
+        "message_id": done.get("message_id"),
+        "conversation_id": done.get("conversation_id"),
+    }
+
+
+def _usage(done: dict[str, Any]) -> dict[str, int]:
+    completion = int((done.get("timings") or {}).get("completion_tokens", 0))
+    return {"prompt_tokens": 0, "completion_tokens": completion, "total_tokens": completion}
+
+
+def _complete(turn: Turn, completion_id: str) -> Response:
+    last: StreamEvent | None = None
+    for event in services().chat.stream_answer(turn):
+        if event.kind in ("done", "error"):
+            last = event
+    if last is None or last.kind == "error":
+        data = last.data if last is not None else {}
+        code = str(data.get("error", "internal_error"))
+        from web.common import status_for
+
+        return openai_error(status_for(code), code, str(data.get("message", "")))
+    done = last.data
+    return jsonify(
+        id=completion_id,
+        object="chat.completion",
+        created=int(time.time()),
+        model=_served_model(done),
+        choices=[
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": done["answer"]},
+                "finish_reason": "stop",
+            }
+        ],
+        usage=_usage(done),
+        **_extras(done),
+    )
+
+
+def _chunk(
+    completion_id: str, created: int, model: str, delta: dict[str, Any], **extra: Any
+) -> str:
+    finish = extra.pop("finish_reason", None)
+    payload = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    return f"data: {json.dumps(payload, ensure_ascii=False, default=str)}\n\n"
+
+
+def _chunks(turn: Turn, completion_id: str) -> Iterator[str]:
+    created = int(time.time())
+    model = "assistant"
+    yield _chunk(completion_id, created, model, {"role": "assistant", "content": ""})
+    try:
+        for event in services().chat.stream_answer(turn):
+            if event.kind == "token":
+                yield _chunk(completion_id, created, model, {"content": event.data["text"]})
+            elif event.kind == "done":
+                done = event.data
+                yield _chunk(
+                    completion_id,
+                    created,
+                    _served_model(done),
+                    {},
+                    finish_reason="stop",
+                    usage=_usage(done),
+                    **_extras(done),
+                )
+            elif event.kind == "error":
+                error = {"message": event.data.get("message", ""), "type": "server_error"}
+                error["code"] = event.data.get("error", "internal_error")
+                yield f"data: {json.dumps({'error': error})}\n\n"
+    except Exception:
+        logger.exception("completion stream %s failed", completion_id)
+        error = {"message": "internal error", "type": "server_error", "code": "internal_error"}
+        yield f"data: {json.dumps({'error': error})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/v1/chat/completions": {
+        "post": {
+            "summary": "OpenAI-compatible chat completion, answered from the corpus (RAG)",
+            "description": "The last user message is the question. `stream: true` sends "
+            "`chat.completion.chunk` server-sent events ending with `data: [DONE]`; the last "
+            "chunk (and the non-streamed answer) carries `citations`, `flagged`, `flags` and "
+            "`held`. Needs `Authorization: Bearer <API token>` (`assistant create-token`). "
+            "503 with Retry-After when the model's queue is full.",
+            "security": [{"bearerAuth": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["messages"],
+                            "properties": {
+                                "model": {
+                                    "type": "string",
+                                    "description": "Ignored: the active model version answers.",
+                                },
+                                "messages": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "role": {"type": "string"},
+                                            "content": {"type": "string"},
+                                        },
+                                    },
+                                },
+                                "stream": {"type": "boolean", "default": False},
+                                "collection": {
+                                    "type": "string",
+                                    "description": "Search only this collection (an extension).",
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {"description": "A chat.completion object (or an event stream)."},
+                "400": {"description": "Invalid request (OpenAI error shape)."},
+                "401": {"description": "Missing, unknown or revoked API token."},
+                "503": {"description": "The model is busy: retry after Retry-After seconds."},
+            },
+        }
+    },
+    "/v1/models": {
+        "get": {
+            "summary": "The model versions of the registry (the active one has active: true)",
+            "security": [{"bearerAuth": []}],
+            "responses": {
+                "200": {"description": "`{object: list, data: [{id, kind, state, active}]}`"},
+                "401": {"description": "Missing, unknown or revoked API token."},
+            },
+        }
+    },
+}
