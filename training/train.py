@@ -80,7 +80,7 @@ def load_base(gguf_path: Path, cache_dir: Path) -> tuple[Any, Any]:
     dense = dense_dir_for(gguf_path, cache_dir)
     if not (dense / "config.json").is_file():
         started = time.perf_counter()
-        model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(
             str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32
         )
         tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
@@ -426,7 +426,8 @@ def loss_curve_svg(history: Sequence[dict[str, float]], width: int = 480, height
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="Loss per step">'
         f'<rect width="{width}" height="{height}" fill="white"/>'
-        f'<text x="{pad}" y="18" font-size="12">loss {bottom:.3f} to {top:.3f}, {last:g} steps</text>'
+        f'<text x="{pad}" y="18" font-size="12">'
+        f"loss {bottom:.3f} to {top:.3f}, {last:g} steps</text>"
         f'<polyline fill="none" stroke="#1f6feb" stroke-width="2" points="{train_line}"/>'
         f'<polyline fill="none" stroke="#d1242f" stroke-width="2" stroke-dasharray="4 3" '
         f'points="{val_line}"/>'

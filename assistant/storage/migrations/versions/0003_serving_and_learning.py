@@ -27,12 +27,13 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("parent_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("notes", sa.Text(), nullable=False, server_default=""))
-        batch_op.add_column(
-            sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f("ix_model_versions_state"), ["state"], unique=False)
         batch_op.create_foreign_key(
-            "fk_model_versions_parent_id", "model_versions", ["parent_id"], ["id"],
+            "fk_model_versions_parent_id",
+            "model_versions",
+            ["parent_id"],
+            ["id"],
             ondelete="SET NULL",
         )
     # A version that was active before this migration is the active one now.
@@ -42,14 +43,10 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("processed", sa.Boolean(), nullable=False, server_default=sa.false())
         )
-        batch_op.create_index(
-            batch_op.f("ix_review_items_processed"), ["processed"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_review_items_processed"), ["processed"], unique=False)
 
     with op.batch_alter_table("datasets", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("n_pairs", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch_op.add_column(sa.Column("n_pairs", sa.Integer(), nullable=False, server_default="0"))
 
     op.create_table(
         "answer_cache",
