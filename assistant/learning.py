@@ -83,7 +83,8 @@ def models_dir(services: Services) -> Path:
 
 
 def cache_dir(services: Services) -> Path:
-    return services.settings.data_dir / "models" / "cache"
+    configured = services.settings.learning.cache_dir
+    return configured or services.settings.data_dir / "models" / "cache"
 
 
 # ---- feedback -> records ---------------------------------------------------------------------

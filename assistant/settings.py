@@ -299,6 +299,11 @@ class LearningSettings(BaseModel):
         description="Model files of rejected or never-promoted versions kept; older ones are "
         "deleted (active and retired versions are always kept for rollback).",
     )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Where the dense (float32) copy of a served GGUF is cached for training "
+        "(~540 MB each, made once in ~20 s). Empty: models/cache in the data folder.",
+    )
     check_every_s: float = Field(
         default=60,
         ge=5,
