@@ -20,7 +20,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -221,7 +221,7 @@ def score(
 
 def score_model(
     path: Path,
-    sets: dict[str, Sequence[EvalItem]],
+    sets: Mapping[str, Sequence[EvalItem]],
     system_prompt: str,
     max_tokens: int = 48,
     threads: int = 2,

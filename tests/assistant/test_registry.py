@@ -37,7 +37,10 @@ def test_the_base_model_becomes_active_once(db: Database, tmp_path: Path) -> Non
 def test_promote_then_roll_back_keeps_exactly_one_active(db: Database, tmp_path: Path) -> None:
     base = registry.ensure_base_version(db, gguf(tmp_path, "base.gguf"))
     candidate = registry.register_version(
-        db, "lora-1", kind=ModelKind.ADAPTER, base_path=base.base_path,
+        db,
+        "lora-1",
+        kind=ModelKind.ADAPTER,
+        base_path=base.base_path,
         adapter_path=gguf(tmp_path, "lora-1.gguf"),
     )
     assert candidate.state is ModelState.CANDIDATE
@@ -75,9 +78,7 @@ def test_missing_files_and_duplicate_names_are_refused(db: Database, tmp_path: P
         )
     registry.register_version(db, "once", kind=ModelKind.MERGED, base_path=gguf(tmp_path, "m"))
     with pytest.raises(Conflict):
-        registry.register_version(
-            db, "once", kind=ModelKind.MERGED, base_path=gguf(tmp_path, "m2")
-        )
+        registry.register_version(db, "once", kind=ModelKind.MERGED, base_path=gguf(tmp_path, "m2"))
 
 
 def test_rollback_with_no_history_is_a_conflict(db: Database, tmp_path: Path) -> None:

@@ -57,8 +57,10 @@ def test_the_migrations_match_the_models(database: Database) -> None:
         diff = compare_metadata(context, models.Base.metadata)
     # Index and constraint naming differ between backends; tables and columns must agree.
     structural = [
-        d for d in diff if isinstance(d, tuple) and d[0] in {"add_table", "remove_table",
-                                                              "add_column", "remove_column"}
+        d
+        for d in diff
+        if isinstance(d, tuple)
+        and d[0] in {"add_table", "remove_table", "add_column", "remove_column"}
     ]
     assert structural == []
 
