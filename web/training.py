@@ -69,6 +69,9 @@ def start_dataset_job(actor_id: int) -> int:
 
 def run_params(values: dict[str, Any]) -> dict[str, Any]:
     """Validated training-job params from a form or a JSON body (strings or JSON types)."""
+    unknown = set(values) - set(RUN_FIELDS) - {"dataset_id", "quantization", "csrf_token"}
+    if unknown:
+        raise InvalidInput(f"unknown training settings: {', '.join(sorted(unknown))}")
     config: dict[str, Any] = {}
     for key, kind in RUN_FIELDS.items():
         value = values.get(key)
