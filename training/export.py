@@ -141,9 +141,17 @@ def quantize(source: Path, target: Path, quantization: str, threads: int = 2) ->
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftypes[quantization]
     params.nthread = threads
-    rc = llama_cpp.llama_model_quantize(
-        str(source).encode(), str(target).encode(), ctypes.byref(params)
-    )
+    # llama.cpp reports every tensor at info level through llama-cpp-python's logger, which
+    # prints to stderr: hundreds of lines per export. Keep warnings and errors only.
+    llama_logger = logging.getLogger("llama-cpp-python")
+    level = llama_logger.level
+    llama_logger.setLevel(max(level, logging.WARNING))
+    try:
+        rc = llama_cpp.llama_model_quantize(
+            str(source).encode(), str(target).encode(), ctypes.byref(params)
+        )
+    finally:
+        llama_logger.setLevel(level)
     if rc != 0:
         raise ExportError(f"llama_model_quantize failed with {rc}")
 

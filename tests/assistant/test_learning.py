@@ -77,24 +77,28 @@ def settings_for(data_dir: Path, cache: Path, **extra: object) -> Settings:
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
     # Its own process group, so that the fault test can kill the worker and its child at once.
-    return subprocess.Popen(
-        [sys.executable, "-m", "assistant.cli", "worker", "--no-beat"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    # Output goes to a file: a pipe nobody reads during a long run fills up and blocks it.
+    log = Path(env["ASSISTANT_DATA_DIR"]) / "worker.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "assistant.cli", "worker", "--no-beat"],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
 
-def stop(process: subprocess.Popen[str]) -> str:
+def stop(process: subprocess.Popen[str], env: dict[str, str]) -> str:
     process.send_signal(signal.SIGTERM)
     try:
-        output, _ = process.communicate(timeout=30)
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-    return output
+        process.wait()
+    return (Path(env["ASSISTANT_DATA_DIR"]) / "worker.log").read_text(errors="replace")
 
 
 def wait_for(predicate: object, timeout: float, what: str) -> None:
@@ -174,7 +178,7 @@ def run_loop(
         assert train_job, (jobs.get_job(services.db, dataset_job).message, dataset_result)
         wait_for(lambda: finished(services, train_job), 900, "the training job")
     finally:
-        output = stop(worker)
+        output = stop(worker, env)
     job = jobs.get_job(services.db, train_job)
     assert job.state is models.JobState.SUCCEEDED, (job.message, output[-4000:])
 
