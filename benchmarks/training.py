@@ -17,7 +17,7 @@ examples, and the served speed of an exported merged model against the base.
    says which (``cycle_estimated``).
 3. served_speed_ratio: tokens/s of the exported merged GGUF (the product's default
    quantization) against the shipped base GGUF in llama.cpp, greedy, 128 tokens on the same
-   prompts, alternating base and candidate three times.
+   prompts, alternating base and candidate twice (median).
 The last line printed with --json is one JSON object of all figures.
 """
 
@@ -284,7 +284,7 @@ def main() -> None:
         active = registry.list_versions(services.db)[0]
         served = active.serving_path
     base_speeds, candidate_speeds = [], []
-    for _ in range(3):
+    for _ in range(2):
         base_speeds.append(tokens_per_s(base))
         candidate_speeds.append(tokens_per_s(served))
     figures.update(

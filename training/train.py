@@ -294,7 +294,7 @@ def train(
         for ids, mask, labels in batches(train_encoded, config.batch_size, pad_id, rng):
             loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             (loss / config.grad_accumulation).backward()
-            running += float(loss) / config.grad_accumulation
+            running += float(loss.detach()) / config.grad_accumulation
             micro += 1
             if micro % config.grad_accumulation:
                 continue

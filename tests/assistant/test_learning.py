@@ -176,7 +176,7 @@ def run_loop(
         dataset_result = jobs.get_job(services.db, dataset_job).result
         train_job = dataset_result.get("training_job_id")
         assert train_job, (jobs.get_job(services.db, dataset_job).message, dataset_result)
-        wait_for(lambda: finished(services, train_job), 900, "the training job")
+        wait_for(lambda: finished(services, train_job), 2400, "the training job")
     finally:
         output = stop(worker, env)
     job = jobs.get_job(services.db, train_job)
