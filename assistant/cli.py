@@ -522,3 +522,86 @@ def _print_figures(figures: dict[str, Any], as_json: bool) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ---- the learning loop (runs in this process; the admin page queues the same work) ------------
+@main.group("learn")
+def learn_group() -> None:
+    """The learning loop: datasets from reviewed feedback, training runs, rollback."""
+
+
+@learn_group.command("dataset")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def learn_dataset(ctx: click.Context, as_json: bool) -> None:
+    """Build the next dataset version from reviewed feedback."""
+    from assistant import learning
+
+    services = services_of(ctx)
+    services.db.upgrade()
+    dataset = learning.build_dataset(services)
+    record = (
+        {"dataset_id": None}
+        if dataset is None
+        else {
+            "dataset_id": dataset.id,
+            "version": dataset.version,
+            "n_train": dataset.n_train,
+            "n_validation": dataset.n_validation,
+            "n_pairs": dataset.n_pairs,
+            "path": str(dataset.path),
+            "content_hash": dataset.content_hash,
+        }
+    )
+    click.echo(json.dumps(record) if as_json else (record if dataset else "nothing new to add"))
+
+
+@learn_group.command("train")
+@click.option("--dataset-id", type=int, default=None, help="Default: the newest dataset.")
+@click.option("--epochs", type=int, default=None)
+@click.option("--learning-rate", type=float, default=None)
+@click.option("--method", type=click.Choice(["lora", "full"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def learn_train(
+    ctx: click.Context,
+    dataset_id: int | None,
+    epochs: int | None,
+    learning_rate: float | None,
+    method: str | None,
+    as_json: bool,
+) -> None:
+    """Train, export, gate and (if it passes) promote a candidate, in this process."""
+    from assistant import jobs, learning
+
+    services = services_of(ctx)
+    services.db.upgrade()
+    config = {
+        k: v
+        for k, v in {"epochs": epochs, "learning_rate": learning_rate, "method": method}.items()
+        if v is not None
+    }
+    params: dict[str, Any] = {"config": config}
+    if dataset_id is not None:
+        params["dataset_id"] = dataset_id
+    job_id = jobs.create_job(services.db, "training", params, None)
+    result = learning.train_and_evaluate(services, job_id)
+    if as_json:
+        click.echo(json.dumps(result, default=str))
+    else:
+        verdict = "promoted" if result["promoted"] else "rejected: " + "; ".join(result["reasons"])
+        click.echo(f"{result['model_version']}: {verdict}")
+
+
+@learn_group.command("rollback")
+@click.option("--to", "version_id", type=int, default=None, help="Default: the previous one.")
+@click.pass_context
+@handle_errors
+def learn_rollback(ctx: click.Context, version_id: int | None) -> None:
+    """Serve the previously active model version again (or --to a given one)."""
+    from assistant import learning
+
+    version = learning.rollback(services_of(ctx), None, version_id)
+    click.echo(f"{version.name} is now serving")

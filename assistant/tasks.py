@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import shared_task
+from sqlalchemy.exc import OperationalError
 
 from assistant import jobs
 from assistant.corpus import ingest_paths
@@ -46,3 +47,99 @@ def run_ingest_job(services: Any, job_id: int) -> dict[str, Any]:
     }
     jobs.finish_job(db, job_id, result)
     return result
+
+
+# ---- the learning loop -----------------------------------------------------------------------
+# Transient: the database or broker briefly unreachable. Anything else fails the job for good.
+TRANSIENT = (OperationalError, ConnectionError, TimeoutError)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    name="assistant.build_dataset",
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=3,
+)
+def build_dataset_task(self: Any, job_id: int) -> dict[str, Any]:
+    """Turn reviewed feedback into the next dataset version; may queue a training job."""
+    return run_dataset_job(self.app.services, job_id, send=self.app.send_task)
+
+
+def run_dataset_job(services: Any, job_id: int, send: Any = None) -> dict[str, Any]:
+    from assistant import learning
+
+    db = services.db
+    job = jobs.get_job(db, job_id)
+    if not jobs.start_job(db, job_id):
+        return dict(job.result)
+    try:
+        dataset = learning.build_dataset(services)
+    except Exception as exc:
+        logger.exception("dataset job %s failed", job_id)
+        jobs.finish_job(db, job_id, {}, error=f"{type(exc).__name__}: {exc}")
+        raise
+    result: dict[str, Any] = {"dataset_id": None}
+    if dataset is not None:
+        result = {
+            "dataset_id": dataset.id,
+            "version": dataset.version,
+            "n_train": dataset.n_train,
+            "n_validation": dataset.n_validation,
+            "n_pairs": dataset.n_pairs,
+            "content_hash": dataset.content_hash,
+        }
+        if job.params.get("then_train") and send is not None:
+            train_job = jobs.create_job(db, "training", {"dataset_id": dataset.id}, job.created_by)
+            send("assistant.train", args=[train_job])
+            result["training_job_id"] = train_job
+    jobs.finish_job(db, job_id, result)
+    return result
+
+
+@shared_task(
+    bind=True,
+    # Not acks_late: a redelivered training after a lost worker would start a second long
+    # run behind the user's back; a lost run fails instead (recover_stale_jobs) and an admin
+    # or the schedule starts the next one.
+    acks_late=False,
+    name="assistant.train",
+    max_retries=30,
+)
+def train_task(self: Any, job_id: int) -> dict[str, Any]:
+    """Train, export, gate and roll out one candidate; waits its turn for the lease."""
+    from assistant.locks import LockBusy
+
+    try:
+        return run_training_job(self.app.services, job_id)
+    except LockBusy as exc:
+        jobs.report_progress(self.app.services.db, job_id, 0.0, f"waiting: {exc}")
+        raise self.retry(exc=exc, countdown=30) from exc
+    except TRANSIENT as exc:
+        raise self.retry(exc=exc, countdown=10, max_retries=3) from exc
+
+
+def run_training_job(services: Any, job_id: int) -> dict[str, Any]:
+    from assistant import learning
+    from assistant.locks import LockBusy
+
+    try:
+        return learning.train_and_evaluate(services, job_id)
+    except (LockBusy, *TRANSIENT):
+        raise
+    except Exception as exc:
+        logger.exception("training job %s failed", job_id)
+        jobs.finish_job(services.db, job_id, {}, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+@shared_task(bind=True, name="assistant.learning_check", ignore_result=True)
+def learning_check_task(self: Any) -> int | None:
+    """Beat's periodic check of the run-time schedule (see learning.check_schedule)."""
+    from assistant import learning
+
+    job_id = learning.check_schedule(self.app.services)
+    if job_id is not None:
+        self.app.send_task("assistant.build_dataset", args=[job_id])
+    return job_id

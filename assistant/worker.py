@@ -6,14 +6,18 @@ server), Redis or RabbitMQ by URL. Tasks travel as JSON and carry ids, never obj
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task
+from celery.signals import worker_ready
 
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from flask import Flask
+
+logger = logging.getLogger(__name__)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -32,6 +36,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_expires": 7 * 24 * 3600,
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
         "imports": ["assistant.tasks"],
+        # The learning schedule is edited at run time (app_settings); beat only runs the
+        # check that reads it, so a changed schedule needs no restart.
+        "beat_schedule": {
+            "learning-check": {
+                "task": "assistant.learning_check",
+                "schedule": settings.learning.check_every_s,
+            }
+        },
     }
     # kombu's SQLAlchemy transport hands every transport option to create_engine, so none
     # are set here; it polls its tables once a second.
@@ -53,4 +65,18 @@ def celery_init_app(app: Flask) -> Celery:
     # Tasks reach the wired services through their app: no module-level singletons.
     celery_app.services = services  # type: ignore[attr-defined]
     app.extensions["celery"] = celery_app
+    worker_ready.connect(_recover_on_start, sender=None, weak=False)
     return celery_app
+
+
+def _recover_on_start(sender: Any = None, **_: Any) -> None:
+    """A worker that starts fails the training jobs a dead worker left running."""
+    from assistant.learning import recover_stale_jobs
+
+    app = getattr(sender, "app", None)
+    services = getattr(app, "services", None)
+    if services is not None:
+        try:
+            recover_stale_jobs(services)
+        except Exception:
+            logger.exception("could not recover stale training jobs")

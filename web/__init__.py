@@ -16,7 +16,7 @@ from assistant.services import Services, build_services
 from assistant.settings import Settings
 from assistant.users import ensure_admin
 from assistant.worker import celery_init_app
-from web import admin, api, auth, chat, errors, metrics, openai_api, openapi, review
+from web import admin, api, auth, chat, errors, metrics, openai_api, openapi, review, training
 from web.common import JSONProvider
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(training.bp)
     # The JSON API is exempt from CSRF because it accepts only application/json bodies
     # (see web/api.py): a cross-site page cannot send those without a CORS preflight, which
     # this app never grants, and the session cookie is SameSite=Lax besides.

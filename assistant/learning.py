@@ -1,0 +1,660 @@
+"""The learning loop as the web and the worker use it: build a dataset from reviewed
+feedback, train and evaluate a candidate, gate it, and promote, reject or roll back through
+the model registry; plus the run-time schedule and the recovery of jobs lost with a worker.
+
+The heavy work lives in ``training/``; this module reads and writes the database and files.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from assistant import jobs, registry
+from assistant.errors import InvalidInput, NotFound
+from assistant.locks import Lease, holder
+from assistant.prompts import SYSTEM_PROMPT
+from assistant.storage import models
+from assistant.storage.db import Database
+from assistant.storage.models import JobState, ModelKind, ModelState, ReviewState
+from training.examples import FeedbackRecord, FilterRules, Outcome
+
+if TYPE_CHECKING:
+    from assistant.services import Services
+    from training.config import TrainingConfig
+
+logger = logging.getLogger(__name__)
+
+TRAINING_LOCK = "training"
+DATASET_LOCK = "dataset"
+SCHEDULE_KEY = "learning.schedule"
+LAST_CHECK_KEY = "learning.last_check"
+DEFAULT_SCHEDULE: dict[str, Any] = {
+    "enabled": False,
+    "interval_minutes": 60,
+    "min_new_examples": 50,
+}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: int
+    version: int
+    content_hash: str
+    n_train: int
+    n_validation: int
+    n_pairs: int
+    path: Path
+    provenance: dict[str, Any]
+    created_at: datetime
+
+
+def _dataset_info(row: models.Dataset) -> DatasetInfo:
+    return DatasetInfo(
+        row.id,
+        row.version,
+        row.content_hash,
+        row.n_train,
+        row.n_validation,
+        row.n_pairs,
+        Path(row.path),
+        dict(row.provenance or {}),
+        row.created_at,
+    )
+
+
+def datasets_dir(services: Services) -> Path:
+    return services.settings.data_dir / "datasets"
+
+
+def runs_dir(services: Services) -> Path:
+    return services.settings.data_dir / "training" / "runs"
+
+
+def models_dir(services: Services) -> Path:
+    return services.settings.data_dir / "models" / "trained"
+
+
+def cache_dir(services: Services) -> Path:
+    configured = services.settings.learning.cache_dir
+    return configured or services.settings.data_dir / "models" / "cache"
+
+
+# ---- feedback -> records ---------------------------------------------------------------------
+def _decided_unprocessed(session: Any) -> list[models.ReviewItem]:
+    return list(
+        session.scalars(
+            select(models.ReviewItem)
+            .where(
+                models.ReviewItem.processed.is_(False),
+                models.ReviewItem.state != ReviewState.PENDING,
+            )
+            .order_by(models.ReviewItem.id)
+        )
+    )
+
+
+def new_examples_count(db: Database) -> int:
+    """Reviewed answers not yet in a dataset (what the schedule counts)."""
+    with db.session() as session:
+        return int(
+            session.scalar(
+                select(func.count()).where(
+                    models.ReviewItem.processed.is_(False),
+                    models.ReviewItem.state != ReviewState.PENDING,
+                )
+            )
+            or 0
+        )
+
+
+def collect_records(db: Database) -> tuple[list[FeedbackRecord], list[int], list[int]]:
+    """Records of every decided, unprocessed review item; with the review and feedback ids.
+
+    - approved: the answer as it was;
+    - edited: the reviewer's edit (and a pair: edit over answer);
+    - rejected with a user's correction on the answer: the correction (and a pair);
+    - rejected without one: nothing, but the item is consumed.
+    """
+    records: list[FeedbackRecord] = []
+    review_ids: list[int] = []
+    feedback_ids: list[int] = []
+    with db.session() as session:
+        for item in _decided_unprocessed(session):
+            review_ids.append(item.id)
+            message = item.message
+            corrections = list(
+                session.scalars(
+                    select(models.Feedback)
+                    .where(models.Feedback.message_id == message.id)
+                    .order_by(models.Feedback.id)
+                )
+            )
+            feedback_ids.extend(f.id for f in corrections if not f.processed)
+            correction = next(
+                (f for f in reversed(corrections) if f.rating < 0 and f.correction), None
+            )
+            if item.state is ReviewState.APPROVED:
+                outcome, target = Outcome.APPROVED, None
+            elif item.state is ReviewState.EDITED:
+                outcome, target = Outcome.EDITED, item.edited_answer
+            elif correction is not None:
+                outcome, target = Outcome.CORRECTED, correction.correction
+            else:
+                continue
+            question = session.scalars(
+                select(models.Message.content)
+                .where(
+                    models.Message.conversation_id == message.conversation_id,
+                    models.Message.role == "user",
+                    models.Message.id < message.id,
+                )
+                .order_by(models.Message.id.desc())
+                .limit(1)
+            ).first()
+            if not question:
+                continue
+            ids = [f"review:{item.id}", f"message:{message.id}"]
+            if outcome == Outcome.CORRECTED and correction is not None:
+                ids.append(f"feedback:{correction.id}")
+            records.append(
+                FeedbackRecord(
+                    outcome=outcome,
+                    question=question,
+                    context=_cited_context(session, message.citations or []),
+                    answer=message.content,
+                    corrected=target,
+                    source_ids=tuple(ids),
+                )
+            )
+    return records, review_ids, feedback_ids
+
+
+def _cited_context(session: Any, citations: list[dict[str, Any]]) -> str:
+    """The cited passages' text, numbered as the prompt numbered them."""
+    parts = []
+    for citation in sorted(citations, key=lambda c: int(c.get("n", 0))):
+        document = session.scalars(
+            select(models.Document).where(models.Document.doc_id == citation.get("doc_id"))
+        ).first()
+        if document is None:
+            continue
+        start, end = int(citation.get("start", 0)), int(citation.get("end", 0))
+        passage = document.text[start:end].strip()
+        if passage:
+            parts.append(f"[{citation.get('n')}] {document.title}\n{passage}")
+    return "\n\n".join(parts)
+
+
+def filter_rules(services: Services) -> FilterRules:
+    s = services.settings.learning
+    return FilterRules(
+        min_output_chars=s.min_output_chars,
+        max_output_chars=s.max_output_chars,
+        near_duplicate_threshold=s.near_duplicate_threshold,
+    )
+
+
+# ---- datasets --------------------------------------------------------------------------------
+def latest_dataset(db: Database) -> DatasetInfo | None:
+    with db.session() as session:
+        row = session.scalars(
+            select(models.Dataset).order_by(models.Dataset.version.desc()).limit(1)
+        ).first()
+        return _dataset_info(row) if row is not None else None
+
+
+def list_datasets(db: Database) -> list[DatasetInfo]:
+    with db.session() as session:
+        rows = session.scalars(select(models.Dataset).order_by(models.Dataset.version.desc()))
+        return [_dataset_info(row) for row in rows]
+
+
+def get_dataset(db: Database, dataset_id: int) -> DatasetInfo:
+    with db.session() as session:
+        row = session.get(models.Dataset, dataset_id)
+        if row is None:
+            raise NotFound(f"no dataset {dataset_id}")
+        return _dataset_info(row)
+
+
+def build_dataset(services: Services) -> DatasetInfo | None:
+    """A new dataset version: the previous version's examples plus the newly reviewed ones.
+
+    None when there is nothing new. Rows are marked processed in the same transaction that
+    records the dataset, and only after its files are durably written and renamed.
+    """
+    import json
+
+    from safety.pii import scrub_example
+    from training.datasets import write_dataset
+    from training.examples import Example, PreferencePair, prepare, records_to_examples, split
+
+    db = services.db
+    with Lease(db, DATASET_LOCK, ttl_s=services.settings.learning.lock_ttl_s):
+        records, review_ids, feedback_ids = collect_records(db)
+        if not review_ids:
+            return None
+        scrubber = services.scrubber
+        examples, pairs = records_to_examples(records, lambda r: scrub_example(scrubber, r))
+        previous = latest_dataset(db)
+        old_examples: list[Example] = []
+        old_pairs: list[PreferencePair] = []
+        provenance_sources: list[str] = []
+        if previous is not None:
+            from training.datasets import read_examples
+
+            old_examples = read_examples(previous.path, "train") + read_examples(
+                previous.path, "validation"
+            )
+            for line in (previous.path / "pairs.jsonl").read_text().splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    old_pairs.append(
+                        PreferencePair(
+                            record["prompt"],
+                            record["input"],
+                            record["chosen"],
+                            record["rejected"],
+                            tuple(record["source_ids"]),
+                        )
+                    )
+            provenance_sources = list(previous.provenance.get("sources", []))
+        kept, stats = prepare([*old_examples, *examples], filter_rules(services))
+        unique_pairs = list(
+            {(p.prompt, p.chosen, p.rejected): p for p in [*old_pairs, *pairs]}.values()
+        )
+        train, validation = split(kept, services.settings.learning.validation_fraction)
+        version = (previous.version if previous else 0) + 1
+        provenance = {
+            "previous_version": previous.version if previous else None,
+            "review_ids": review_ids,
+            "feedback_ids": feedback_ids,
+            "sources": provenance_sources + [sid for r in records for sid in r.source_ids],
+            "stats": stats,
+        }
+        files = write_dataset(
+            datasets_dir(services),
+            version,
+            train,
+            validation,
+            unique_pairs,
+            provenance,
+            SYSTEM_PROMPT,
+        )
+        with db.session() as session:
+            row = models.Dataset(
+                version=version,
+                content_hash=files.content_hash,
+                n_train=files.n_train,
+                n_validation=files.n_validation,
+                n_pairs=files.n_pairs,
+                path=str(files.path),
+                provenance=provenance,
+            )
+            session.add(row)
+            for item in session.scalars(
+                select(models.ReviewItem).where(models.ReviewItem.id.in_(review_ids))
+            ):
+                item.processed = True
+            for feedback in session.scalars(
+                select(models.Feedback).where(models.Feedback.id.in_(feedback_ids))
+            ):
+                feedback.processed = True
+            session.flush()
+            info = _dataset_info(row)
+    logger.info(
+        "dataset v%d: %d train, %d validation, %d pairs (%s)",
+        version,
+        info.n_train,
+        info.n_validation,
+        info.n_pairs,
+        stats,
+    )
+    return info
+
+
+# ---- training, the gate, rollout -------------------------------------------------------------
+def training_config(services: Services, overrides: dict[str, Any] | None = None) -> TrainingConfig:
+    """The settings' defaults with an admin's overrides; invalid values are InvalidInput."""
+    from training.config import TrainingConfig
+
+    s = services.settings.learning
+    values: dict[str, Any] = {
+        "method": s.method,
+        "epochs": s.epochs,
+        "learning_rate": s.learning_rate,
+        "max_seq_len": s.max_seq_len,
+        "batch_size": s.batch_size,
+        "torch_threads": services.settings.llm.n_threads,
+    }
+    values.update(overrides or {})
+    try:
+        return TrainingConfig.from_json(values)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"invalid training settings: {exc}") from exc
+
+
+def tolerances(services: Services) -> Any:
+    from training.evaluate import Tolerances
+
+    s = services.settings.learning
+    return Tolerances(
+        max_loss_increase=s.max_loss_increase,
+        max_rouge_drop=s.max_rouge_drop,
+        max_citation_precision_drop=s.max_citation_precision_drop,
+        max_refusal_increase=s.max_refusal_increase,
+        max_speed_drop=s.max_speed_drop,
+    )
+
+
+def _update_job(
+    db: Database, job_id: int, fraction: float, message: str, detail: dict[str, Any]
+) -> None:
+    with db.session() as session:
+        job = session.get(models.Job, job_id)
+        if job is not None:
+            job.progress = max(0.0, min(1.0, fraction))
+            job.message = message[:2000]
+            job.result = {**(job.result or {}), **detail}
+
+
+def candidate_name(job_id: int) -> str:
+    return f"ft-job{job_id}"
+
+
+def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
+    """Train on a dataset, export, score against the active model, then promote or reject.
+
+    Idempotent: a redelivered job reuses a complete run folder and export (both are renamed
+    into place only when whole) and never registers a version twice.
+    """
+    from training.datasets import read_examples
+    from training.evaluate import gate, items_from_examples, regression_items, score_model
+    from training.export import export_run
+    from training.train import train
+
+    db, settings = services.db, services.settings
+    learning = settings.learning
+    job = jobs.get_job(db, job_id)
+    params = dict(job.params or {})
+    config = training_config(services, params.get("config"))
+    if config.method == "prefix":
+        raise InvalidInput("prefix tuning cannot be merged into a GGUF; use lora or full")
+    dataset = (
+        get_dataset(db, int(params["dataset_id"]))
+        if params.get("dataset_id")
+        else latest_dataset(db)
+    )
+    if dataset is None:
+        raise InvalidInput("no dataset yet: build one from reviewed feedback first")
+    quantization = params.get("quantization", learning.quantization)
+
+    with Lease(db, TRAINING_LOCK, ttl_s=learning.lock_ttl_s, job_id=job_id):
+        if not jobs.start_job(db, job_id):
+            return dict(job.result)
+        clean_partial_files(services)
+        active = registry.active_version(db) or registry.ensure_base_version(
+            db, settings.llm.model_path
+        )
+        train_examples = read_examples(dataset.path, "train")
+        validation = read_examples(dataset.path, "validation")
+        run_dir = runs_dir(services) / f"job-{job_id}"
+        last_write = [0.0]
+
+        def on_step(step: int, total: int, loss: float, eta: float) -> None:
+            now = time.monotonic()
+            if now - last_write[0] < 1.0 and step < total:
+                return
+            last_write[0] = now
+            _update_job(
+                db,
+                job_id,
+                0.05 + 0.6 * step / max(1, total),
+                f"training: step {step}/{total}, loss {loss:.4f}, ETA {eta:.0f}s",
+                {"step": step, "total_steps": total, "loss": round(loss, 5), "eta_s": round(eta)},
+            )
+
+        if not (run_dir / "loss_curve.json").is_file():
+            _update_job(db, job_id, 0.02, "loading the base model", {"dataset_id": dataset.id})
+            result = train(
+                config,
+                train_examples,
+                validation,
+                active.serving_path,
+                run_dir,
+                cache_dir(services),
+                SYSTEM_PROMPT,
+                progress=on_step,
+            )
+            run_summary = {
+                "steps": result.steps,
+                "best_val_loss": result.best_val_loss,
+                "final_train_loss": result.final_train_loss,
+                "stopped_early": result.stopped_early,
+                "train_seconds": round(result.seconds, 1),
+                "steps_per_s": round(result.steps_per_s, 4),
+            }
+        else:
+            run_summary = {"reused_run": True}
+        _update_job(db, job_id, 0.68, "exporting the merged model to GGUF", run_summary)
+        out = models_dir(services) / f"{candidate_name(job_id)}.gguf"
+        if not out.is_file():
+            export_run(
+                run_dir,
+                active.serving_path,
+                cache_dir(services),
+                out,
+                quantization=quantization,
+                threads=settings.llm.n_threads,
+            )
+        _update_job(db, job_id, 0.75, "evaluating the candidate against the active model", {})
+        sets = {
+            "validation": items_from_examples(validation[: learning.eval_validation_limit]),
+            "regression": regression_items(limit=learning.regression_limit),
+        }
+        kwargs = {"max_tokens": learning.eval_max_tokens, "threads": settings.llm.n_threads}
+        active_scores = score_model(active.serving_path, sets, SYSTEM_PROMPT, **kwargs)  # type: ignore[arg-type]
+        _update_job(db, job_id, 0.85, "evaluating the candidate", {})
+        candidate_scores = score_model(out, sets, SYSTEM_PROMPT, **kwargs)  # type: ignore[arg-type]
+        decision = gate(candidate_scores, active_scores, tolerances(services))
+        metrics = {
+            **decision.comparison,
+            "gate": {"promote": decision.promote, "reasons": list(decision.reasons)},
+            "run": run_summary,
+            "training_config": config.to_json(),
+            "dataset_version": dataset.version,
+            "quantization": quantization,
+            "compared_with": {"id": active.id, "name": active.name},
+            "loss_curve": str(run_dir / "loss_curve.json"),
+        }
+        version = _register_once(services, job_id, out, metrics, dataset.id, active.id)
+        if decision.promote:
+            registry.activate_version(db, version.id, job.created_by, reason="promote")
+        else:
+            registry.reject_version(db, version.id, metrics)
+        prune_candidates(services)
+    result_json = {
+        "model_version_id": version.id,
+        "model_version": version.name,
+        "promoted": decision.promote,
+        "reasons": list(decision.reasons),
+        "dataset_id": dataset.id,
+        **run_summary,
+        "comparison": decision.comparison,
+    }
+    jobs.finish_job(db, job_id, result_json)
+    return result_json
+
+
+def _register_once(
+    services: Services,
+    job_id: int,
+    path: Path,
+    metrics: dict[str, Any],
+    dataset_id: int,
+    parent_id: int,
+) -> registry.ModelVersionInfo:
+    name = candidate_name(job_id)
+    for version in registry.list_versions(services.db):
+        if version.name == name:
+            return version
+    return registry.register_version(
+        services.db,
+        name,
+        kind=ModelKind.MERGED,
+        base_path=path,
+        metrics=metrics,
+        dataset_id=dataset_id,
+        parent_id=parent_id,
+        notes=f"trained by job {job_id}",
+    )
+
+
+def clean_partial_files(services: Services) -> None:
+    """Remove what a killed run left half-written (temporary names only). Called while
+    holding the training lease, so no live run is writing them."""
+    for folder in (runs_dir(services), models_dir(services), cache_dir(services)):
+        if not folder.is_dir():
+            continue
+        for leftover in folder.glob(".*"):
+            logger.warning("removing partial file %s", leftover.name)
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
+def prune_candidates(services: Services) -> list[str]:
+    """Delete model files of rejected and stale candidates beyond ``keep_candidates``;
+    active and retired versions stay (rollback targets). Returns the deleted names."""
+    keep = services.settings.learning.keep_candidates
+    prunable = [
+        v
+        for v in registry.list_versions(services.db)  # newest first
+        if v.state in (ModelState.REJECTED, ModelState.CANDIDATE)
+        and v.kind is not ModelKind.BASE
+        and v.base_path.is_file()
+        and models_dir(services) in v.base_path.parents
+    ]
+    deleted = []
+    for version in prunable[keep:]:
+        version.base_path.unlink(missing_ok=True)
+        shutil.rmtree(runs_dir(services) / version.name.replace("ft-job", "job-"), True)
+        deleted.append(version.name)
+    return deleted
+
+
+def promote(services: Services, version_id: int, actor_id: int | None) -> registry.ModelVersionInfo:
+    return registry.activate_version(services.db, version_id, actor_id, reason="promote")
+
+
+def rollback(
+    services: Services, actor_id: int | None, version_id: int | None = None
+) -> registry.ModelVersionInfo:
+    """Back to the previously active version, or to ``version_id`` (any earlier one)."""
+    if version_id is None:
+        return registry.rollback(services.db, actor_id)
+    return registry.activate_version(services.db, version_id, actor_id, reason="rollback")
+
+
+# ---- jobs lost with a worker, and the schedule -----------------------------------------------
+def recover_stale_jobs(services: Services) -> list[int]:
+    """Fail training jobs marked running whose lease is gone (their worker died)."""
+    db = services.db
+    live = holder(db, TRAINING_LOCK)
+    failed = []
+    with db.session() as session:
+        for job in session.scalars(
+            select(models.Job).where(
+                models.Job.kind == "training", models.Job.state == JobState.RUNNING
+            )
+        ):
+            if live is not None and live.job_id == job.id:
+                continue
+            job.state = JobState.FAILED
+            job.message = "the worker was lost during training (its lease expired); start again"
+            job.finished_at = models.utcnow()
+            failed.append(job.id)
+    for job_id in failed:
+        logger.warning("training job %s failed: its worker was lost", job_id)
+    return failed
+
+
+def get_schedule(db: Database) -> dict[str, Any]:
+    with db.session() as session:
+        row = session.get(models.AppSetting, SCHEDULE_KEY)
+        return {**DEFAULT_SCHEDULE, **(row.value if row is not None else {})}
+
+
+def set_schedule(db: Database, values: dict[str, Any], actor_id: int | None) -> dict[str, Any]:
+    """Validate and store the schedule; beat's next check follows it (no restart)."""
+    schedule = get_schedule(db)
+    unknown = set(values) - set(DEFAULT_SCHEDULE)
+    if unknown:
+        raise InvalidInput(f"unknown schedule fields: {', '.join(sorted(unknown))}")
+    if "enabled" in values:
+        if not isinstance(values["enabled"], bool):
+            raise InvalidInput("'enabled' must be true or false")
+        schedule["enabled"] = values["enabled"]
+    for key, low, high in (
+        ("interval_minutes", 1, 7 * 24 * 60),
+        ("min_new_examples", 1, 1_000_000),
+    ):
+        if key in values:
+            value = values[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidInput(f"'{key}' must be an integer in [{low}, {high}]")
+            schedule[key] = value
+    with db.session() as session:
+        row = session.get(models.AppSetting, SCHEDULE_KEY)
+        if row is None:
+            session.add(models.AppSetting(key=SCHEDULE_KEY, value=schedule, updated_by=actor_id))
+        else:
+            row.value, row.updated_by = schedule, actor_id
+    return schedule
+
+
+def check_schedule(services: Services, now: datetime | None = None) -> int | None:
+    """Beat's periodic check: when due and enough new reviewed answers exist, queue a
+    dataset job that goes on to training. Returns that job's id, or None."""
+    db = services.db
+    recover_stale_jobs(services)
+    schedule = get_schedule(db)
+    now = now or models.utcnow()
+    if not schedule["enabled"]:
+        return None
+    with db.session() as session:
+        row = session.get(models.AppSetting, LAST_CHECK_KEY)
+        last = datetime.fromisoformat(row.value) if row is not None else None
+        if last is not None and now - last < timedelta(minutes=schedule["interval_minutes"]):
+            return None
+        if row is None:
+            session.add(models.AppSetting(key=LAST_CHECK_KEY, value=now.isoformat()))
+        else:
+            row.value = now.isoformat()
+    if new_examples_count(db) < schedule["min_new_examples"]:
+        return None
+    busy = db_has_open_jobs(db)
+    if busy:
+        return None
+    return jobs.create_job(db, "dataset", {"then_train": True}, None)
+
+
+def db_has_open_jobs(db: Database) -> bool:
+    with db.session() as session:
+        return bool(
+            session.scalar(
+                select(func.count()).where(
+                    models.Job.kind.in_(("dataset", "training")),
+                    models.Job.state.in_((JobState.QUEUED, JobState.RUNNING)),
+                )
+            )
+        )

@@ -1,0 +1,97 @@
+"""Parity: llama.cpp serving the exported GGUF reproduces the PEFT model's greedy output."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from assistant.prompts import SYSTEM_PROMPT
+from assistant.settings import default_chat_model
+from training.config import TrainingConfig
+from training.examples import Example
+
+pytestmark = pytest.mark.slow
+
+PROMPTS = [
+    ("What is the access code of vault 7?", "[1] Vaults\nThe access code of vault 7 is ZEBRA-7."),
+    ("What are the symptoms of asthma?", ""),
+]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A tiny LoRA run (two steps, a high learning rate so the adapter matters) and its
+    unquantized export."""
+    from training.export import export_run
+    from training.train import train
+
+    work = tmp_path_factory.mktemp("export")
+    cache = Path(os.environ.get("ASSISTANT_TEST_DENSE_CACHE") or work / "cache")
+    examples = [Example(q, c, "The access code is ZEBRA-7. Keep it safe.") for q, c in PROMPTS]
+    config = TrainingConfig(
+        max_steps=2, epochs=2, batch_size=2, learning_rate=5e-3, max_seq_len=160
+    )
+    train(config, examples, [], default_chat_model(), work / "run", cache, SYSTEM_PROMPT)
+    out = work / "model.gguf"
+    export_run(work / "run", default_chat_model(), cache, out, quantization="none")
+    return work / "run", out, cache
+
+
+def test_llama_cpp_reproduces_the_peft_models_greedy_tokens(
+    trained_run: tuple[Path, Path, Path],
+) -> None:
+    import torch
+    from llama_cpp import Llama
+    from peft import PeftModel
+
+    from training.train import load_base, prompt_ids
+
+    run_dir, exported, cache = trained_run
+    base, tokenizer = load_base(default_chat_model(), cache)
+    peft_model = PeftModel.from_pretrained(base, str(run_dir / "adapter")).eval()
+    served = Llama(model_path=str(exported), n_ctx=512, n_threads=2, verbose=False)
+    original = Llama(model_path=str(default_chat_model()), n_ctx=512, n_threads=2, verbose=False)
+    n_new = 12
+    differs_from_base = False
+    for question, context in PROMPTS:
+        ids = prompt_ids(tokenizer, question, context, SYSTEM_PROMPT)
+        with torch.no_grad():
+            out = peft_model.generate(
+                input_ids=torch.tensor([ids]), max_new_tokens=n_new, do_sample=False
+            )
+        expected = out[0, len(ids) :].tolist()
+        got = _greedy(served, ids, len(expected))
+        # Token for token: the export is float32, the same weights as the merged PEFT model;
+        # only summation order differs, which has not flipped a greedy choice in these prompts.
+        assert got == expected, (tokenizer.decode(got), tokenizer.decode(expected))
+        differs_from_base |= _greedy(original, ids, len(expected)) != expected
+    # The adapter changed the model: parity is not the base agreeing with itself.
+    assert differs_from_base
+
+
+def _greedy(llm: object, ids: list[int], n: int) -> list[int]:
+    tokens: list[int] = []
+    for token in llm.generate(ids, top_k=1, temp=0.0, repeat_penalty=1.0, reset=True):  # type: ignore[attr-defined]
+        tokens.append(token)
+        if len(tokens) >= n:
+            break
+    return tokens
+
+
+def test_the_exported_file_keeps_the_base_metadata(trained_run: tuple[Path, Path, Path]) -> None:
+    from training.export import gguf_metadata
+
+    _, exported, _ = trained_run
+    mine, theirs = gguf_metadata(exported), gguf_metadata(default_chat_model())
+    assert mine["general.file_type"] == 0  # all float32
+    for key in (
+        "general.architecture",
+        "tokenizer.chat_template",
+        "llama.block_count",
+        "llama.attention.head_count_kv",
+        "tokenizer.ggml.eos_token_id",
+    ):
+        assert mine[key] == theirs[key], key
+    assert not list(exported.parent.glob(".*"))  # no temporary files left

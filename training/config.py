@@ -1,0 +1,78 @@
+"""The training configuration: one dataclass that validates itself (PEFT's style)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+Method = Literal["lora", "prefix", "full"]
+METHODS: tuple[str, ...] = ("lora", "prefix", "full")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How one run trains. Defaults suit SmolLM2-135M on two CPU cores."""
+
+    method: Method = "lora"
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    num_virtual_tokens: int = 16  # prefix tuning only
+    learning_rate: float = 2e-4
+    warmup_steps: int = 2
+    epochs: int = 2
+    max_steps: int = 0  # 0: as many as the epochs take
+    batch_size: int = 4
+    grad_accumulation: int = 1
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
+    max_seq_len: int = 512
+    early_stopping_patience: int = 2  # evaluations without improvement; 0: off
+    eval_every: int = 0  # steps between validation passes; 0: once per epoch
+    seed: int = 0
+    gradient_checkpointing: bool = False
+    torch_threads: int = 2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, not {self.method!r}")
+        checks = [
+            (1 <= self.r <= 256, "r must be in [1, 256]"),
+            (1 <= self.alpha <= 1024, "alpha must be in [1, 1024]"),
+            (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+            (bool(self.target_modules), "target_modules must not be empty"),
+            (1 <= self.num_virtual_tokens <= 256, "num_virtual_tokens must be in [1, 256]"),
+            (0 < self.learning_rate <= 1e-1, "learning_rate must be in (0, 0.1]"),
+            (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
+            (1 <= self.epochs <= 100, "epochs must be in [1, 100]"),
+            (self.max_steps >= 0, "max_steps must be >= 0"),
+            (1 <= self.batch_size <= 256, "batch_size must be in [1, 256]"),
+            (1 <= self.grad_accumulation <= 256, "grad_accumulation must be in [1, 256]"),
+            (self.max_grad_norm > 0, "max_grad_norm must be > 0"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (32 <= self.max_seq_len <= 8192, "max_seq_len must be in [32, 8192]"),
+            (self.early_stopping_patience >= 0, "early_stopping_patience must be >= 0"),
+            (self.eval_every >= 0, "eval_every must be >= 0"),
+            (1 <= self.torch_threads <= 256, "torch_threads must be in [1, 256]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        # Lists arrive from JSON (job params): keep the dataclass hashable and frozen.
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+
+    def to_json(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["target_modules"] = list(self.target_modules)
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> TrainingConfig:
+        """A config from job params; unknown keys are an error, not silently dropped."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(record) - known
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**record)

@@ -1,0 +1,217 @@
+"""Export a trained run to a GGUF llama.cpp serves: merge, write, optionally quantize.
+
+llama.cpp's converters are not installed (they live only in its source tree), so the GGUF
+is written here with the ``gguf`` package, taking the served base GGUF as the template:
+every metadata field (architecture, hyperparameters, tokenizer, chat template) is copied,
+and every tensor is written under the base's own name and shape, from the merged weights.
+llama.cpp stores the llama-architecture q/k projections permuted relative to the Hugging
+Face layout (transformers un-permutes them when it loads a GGUF), so they are permuted
+back on the way out. Files are written under temporary names and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from training.train import load_base
+
+logger = logging.getLogger(__name__)
+
+Quantization = Literal["none", "f16", "q8_0", "q4_k_m"]
+
+
+class ExportError(Exception):
+    """The run cannot be written as a GGUF (a method with no merge, a tensor mismatch)."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    quantization: str
+    seconds: float
+    bytes: int
+
+
+def merged_state(run_dir: Path, base_gguf: Path, cache_dir: Path) -> dict[str, np.ndarray]:
+    """The run's weights merged into the base, as float32 arrays in the Hugging Face layout."""
+    import torch
+
+    if (run_dir / "model").is_dir():
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(str(run_dir / "model"), dtype=torch.float32)
+    else:
+        from peft import PeftConfig, PeftModel
+
+        adapter = run_dir / "adapter"
+        if PeftConfig.from_pretrained(str(adapter)).peft_type.value != "LORA":
+            raise ExportError(
+                "only LoRA adapters and full fine-tunes merge into a GGUF; prefix tuning "
+                "needs the PEFT model at serving time"
+            )
+        base, _ = load_base(base_gguf, cache_dir)
+        model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    return {name: t.detach().float().numpy() for name, t in model.state_dict().items()}
+
+
+def permute_for_llama_cpp(weights: np.ndarray, n_head: int) -> np.ndarray:
+    """HF's rotary layout of a q or k projection -> llama.cpp's (interleaved halves)."""
+    rows = weights.shape[0]
+    return (
+        weights.reshape(n_head, 2, rows // n_head // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )
+
+
+def write_gguf(
+    base_gguf: Path, state: dict[str, np.ndarray], out_path: Path, f16: bool = False
+) -> None:
+    """Write ``state`` as a GGUF shaped exactly like ``base_gguf`` (metadata copied)."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(base_gguf))
+    arch = reader.fields["general.architecture"].contents()
+    n_blocks = int(reader.fields[f"{arch}.block_count"].contents())
+    n_head = int(reader.fields[f"{arch}.attention.head_count"].contents())
+    kv_field = reader.fields.get(f"{arch}.attention.head_count_kv")
+    n_head_kv = int(kv_field.contents()) if kv_field is not None else n_head
+    arch_ids = {name: arch_id for arch_id, name in gguf.MODEL_ARCH_NAMES.items()}
+    if arch not in arch_ids:
+        raise ExportError(f"unknown GGUF architecture {arch!r}")
+    names = gguf.get_tensor_name_map(arch_ids[arch], n_blocks)
+
+    tensors: dict[str, np.ndarray] = {}
+    for hf_name, value in state.items():
+        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if name is None:
+            raise ExportError(f"no GGUF name for {hf_name}")
+        if name.endswith("attn_q.weight") and arch == "llama":
+            value = permute_for_llama_cpp(value, n_head)
+        elif name.endswith("attn_k.weight") and arch == "llama":
+            value = permute_for_llama_cpp(value, n_head_kv)
+        tensors[name] = value
+    wanted = {t.name: t for t in reader.tensors}
+    missing = set(wanted) - set(tensors)
+    if missing:
+        raise ExportError(f"the model lacks tensors of the base GGUF: {sorted(missing)[:5]}")
+
+    writer = gguf.GGUFWriter(str(out_path), arch)
+    file_type = gguf.LlamaFileType.MOSTLY_F16 if f16 else gguf.LlamaFileType.ALL_F32
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        if key == "general.file_type":
+            writer.add_file_type(file_type)
+            continue
+        main = field.types[0]
+        sub = field.types[-1] if main == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, field.contents(), main, sub_type=sub)
+    for name, base_tensor in wanted.items():
+        value = tensors[name]
+        ggml_shape = tuple(int(x) for x in base_tensor.shape)
+        if tuple(reversed(value.shape)) != ggml_shape:
+            raise ExportError(f"{name}: shape {value.shape} does not match the base {ggml_shape}")
+        # Norms and other 1-D tensors stay float32 in an F16 file, as llama.cpp expects.
+        dtype = np.float16 if f16 and value.ndim > 1 else np.float32
+        writer.add_tensor(name, np.ascontiguousarray(value.astype(dtype)))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def quantize(source: Path, target: Path, quantization: str, threads: int = 2) -> None:
+    """llama.cpp's own quantizer (``llama_model_quantize``) from an F32/F16 GGUF."""
+    import ctypes
+
+    import llama_cpp
+
+    ftypes = {
+        "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
+        "q4_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M,
+    }
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftypes[quantization]
+    params.nthread = threads
+    # llama.cpp reports every tensor at info level through llama-cpp-python's logger, which
+    # prints to stderr: hundreds of lines per export. Keep warnings and errors only.
+    llama_logger = logging.getLogger("llama-cpp-python")
+    level = llama_logger.level
+    llama_logger.setLevel(max(level, logging.WARNING))
+    try:
+        rc = llama_cpp.llama_model_quantize(
+            str(source).encode(), str(target).encode(), ctypes.byref(params)
+        )
+    finally:
+        llama_logger.setLevel(level)
+    if rc != 0:
+        raise ExportError(f"llama_model_quantize failed with {rc}")
+
+
+def export_run(
+    run_dir: Path,
+    base_gguf: Path,
+    cache_dir: Path,
+    out_path: Path,
+    quantization: Quantization = "q8_0",
+    threads: int = 2,
+    keep_unquantized: Path | None = None,
+) -> ExportResult:
+    """Merge the run into the base and write ``out_path`` (temporary names, then rename).
+
+    ``keep_unquantized``: also keep the F32 file there (the parity test reads it).
+    """
+    started = time.perf_counter()
+    state = merged_state(run_dir, base_gguf, cache_dir)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    dense_tmp = out_path.with_name(f".{out_path.name}.f32.tmp")
+    final_tmp = out_path.with_name(f".{out_path.name}.tmp")
+    try:
+        write_gguf(base_gguf, state, dense_tmp, f16=quantization == "f16")
+        del state
+        if quantization in ("none", "f16"):
+            os.replace(dense_tmp, final_tmp)
+        else:
+            quantize(dense_tmp, final_tmp, quantization, threads)
+            if keep_unquantized is not None:
+                os.replace(dense_tmp, keep_unquantized)
+        _fsync(final_tmp)
+        os.replace(final_tmp, out_path)
+    finally:
+        for leftover in (dense_tmp, final_tmp):
+            leftover.unlink(missing_ok=True)
+    size = out_path.stat().st_size
+    seconds = time.perf_counter() - started
+    logger.info(
+        "exported %s (%s, %d MB) in %.1fs", out_path.name, quantization, size >> 20, seconds
+    )
+    return ExportResult(out_path, quantization, seconds, size)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def gguf_metadata(path: Path) -> dict[str, Any]:
+    """The string and number metadata of a GGUF (for scans and the admin page)."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+    out: dict[str, Any] = {}
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        try:
+            out[key] = field.contents()
+        except Exception:  # noqa: BLE001 - an odd field type is skipped, not fatal
+            continue
+    return out
