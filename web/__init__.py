@@ -12,16 +12,19 @@ from flask import Flask, request
 from flask.wrappers import Response
 from flask_wtf.csrf import CSRFProtect
 
+from assistant.control import MAX_UPLOAD_BYTES
 from assistant.services import Services, build_services
 from assistant.settings import Settings
 from assistant.users import ensure_admin
 from assistant.worker import celery_init_app
-from web import admin, api, auth, chat, errors, openapi, review
+from web import admin, api, auth, chat, errors, limits, openapi, review
 from web.common import JSONProvider
 
 logger = logging.getLogger(__name__)
 
 MAX_CONTENT_LENGTH = 1024 * 1024
+# A corpus upload (admin only) may carry a few files of up to control.MAX_UPLOAD_BYTES each.
+MAX_UPLOAD_REQUEST = 4 * MAX_UPLOAD_BYTES
 
 SECURITY_HEADERS = {
     # No inline scripts or styles anywhere: every script and stylesheet is a static file.
@@ -61,7 +64,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # Tasks started from the web (and the `assistant worker` command) use this Celery app.
     celery_init_app(app)
 
+    # Before CSRFProtect's own hook, which reads the form: uploads may exceed the 1 MiB cap.
+    app.before_request(_upload_limit)
     csrf = CSRFProtect(app)
+    limits.init_app(app, settings.web)
 
     auth.init_app(app)
     errors.init_app(app)
@@ -75,6 +81,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # (see web/api.py): a cross-site page cannot send those without a CORS preflight, which
     # this app never grants, and the session cookie is SameSite=Lax besides.
     csrf.exempt(api.bp)
+    limits.apply(app, settings.web)
 
     app.after_request(_security_headers)
     # A guard's own reply (emergency, refusal, scope) is flagged for review but has no sources.
@@ -90,6 +97,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             flush=True,
         )
     return app
+
+
+def _upload_limit() -> None:
+    if request.endpoint in admin.UPLOAD_ENDPOINTS:
+        request.max_content_length = MAX_UPLOAD_REQUEST
 
 
 def _security_headers(response: Response) -> Response:

@@ -53,7 +53,7 @@ def test_overview_counts(client_for, accounts, store_turn, db) -> None:  # type:
     assert stat(1, "questions") and stat(1, "answers") and stat(1, "flagged")
     assert stat(2, "thumbs up") and stat(1, "thumbs down")
     assert stat(1, "pending reviews")
-    assert '<td>medical</td><td class="num">2</td><td class="num">7</td>' in html
+    assert 'medical</a></td><td class="num">2</td><td class="num">7</td>' in html
     assert '<td>legal</td><td class="num">1</td><td class="num">5</td>' in html
     assert '<progress max="1" value="0.42"' in html
     assert "42%" in html and "epoch 2 of 5" in html
