@@ -247,6 +247,13 @@ class WebSettings(BaseModel):
         pattern=RATE_LIMIT_PATTERN,
         description="Questions one account may ask (chat and API), e.g. '30 per minute'.",
     )
+    held_poll_seconds: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=300,
+        description="How often a chat page with an answer held for review asks whether a "
+        "reviewer has decided.",
+    )
     login_rate_limit: str = Field(
         default="20 per minute;200 per hour",
         pattern=RATE_LIMIT_PATTERN,

@@ -18,7 +18,7 @@ from assistant.settings import Settings
 from assistant.users import ensure_admin
 from assistant.worker import celery_init_app
 from web import admin, api, auth, chat, errors, limits, openapi, review
-from web.common import JSONProvider
+from web.common import BoundedInt, JSONProvider
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services.db.upgrade()
 
     app = Flask(__name__)
+    # Ids in paths fit the database's 64-bit integers; a longer number is a 404, not a 500.
+    app.url_map.converters["int"] = BoundedInt
     app.json = JSONProvider(app)
     app.config.from_mapping(
         SECRET_KEY=settings.web.secret_key or _stored_secret_key(settings.data_dir),

@@ -107,11 +107,18 @@ def _job(job: Job) -> dict[str, Any]:
     }
 
 
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    """An integer query argument within [low, high]; anything else is a 400."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInput(f"'{name}' must be an integer between {low} and {high}.")
+    return int(raw)
+
+
 def _page() -> int:
-    page = request.args.get("page", 1, type=int)
-    if page is None or page < 1:
-        raise InvalidInput("'page' must be a positive integer.")
-    return page
+    return _int_arg("page", 1, 1, 1_000_000)
 
 
 def _query_text(name: str, limit: int = 200) -> str | None:
@@ -165,9 +172,7 @@ def reindex() -> tuple[Response, int]:
 @bp.get("/admin/quality")
 @role_required(Role.ADMIN)
 def quality() -> Response:
-    days = request.args.get("days", 14, type=int)
-    if days is None or not 1 <= days <= 365:
-        raise InvalidInput("'days' must be an integer between 1 and 365.")
+    days = _int_arg("days", 14, 1, 365)
     with services().db.session() as s:
         figures = control.quality(s, days)
     return jsonify(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, request
 from flask_limiter import Limiter
@@ -46,12 +47,13 @@ def init_app(app: Flask, settings: WebSettings) -> Limiter:
 def apply(app: Flask, settings: WebSettings) -> None:
     """Put the limits on the views (called after the blueprints are registered)."""
     limiter: Limiter = app.extensions["rate_limiter"]
+    views: dict[str, Any] = app.view_functions
     for endpoint in ASK_ENDPOINTS:
-        app.view_functions[endpoint] = limiter.limit(
-            settings.ask_rate_limit, key_func=account_or_address
-        )(app.view_functions[endpoint])
+        views[endpoint] = limiter.limit(settings.ask_rate_limit, key_func=account_or_address)(
+            app.view_functions[endpoint]
+        )
     for endpoint in LOGIN_ENDPOINTS:
         # Only attempts count: showing the form is free.
-        app.view_functions[endpoint] = limiter.limit(
+        views[endpoint] = limiter.limit(
             settings.login_rate_limit, methods=["POST"], key_func=client_address
         )(app.view_functions[endpoint])
