@@ -48,10 +48,12 @@ def apply(app: Flask, settings: WebSettings) -> None:
     """Put the limits on the views (called after the blueprints are registered)."""
     limiter: Limiter = app.extensions["rate_limiter"]
     views: dict[str, Any] = app.view_functions
+    # One budget for both ways of asking (the chat stream and the JSON API).
+    ask_limit = limiter.shared_limit(
+        settings.ask_rate_limit, scope="ask", key_func=account_or_address
+    )
     for endpoint in ASK_ENDPOINTS:
-        views[endpoint] = limiter.limit(settings.ask_rate_limit, key_func=account_or_address)(
-            app.view_functions[endpoint]
-        )
+        views[endpoint] = ask_limit(views[endpoint])
     for endpoint in LOGIN_ENDPOINTS:
         # Only attempts count: showing the form is free.
         views[endpoint] = limiter.limit(
