@@ -258,7 +258,7 @@ def quality(s: Session, days: int = 14, today: date | None = None) -> Quality:
         .outerjoin(ModelVersion, ModelVersion.id == Message.model_version_id)
         .group_by(ModelVersion.name, Feedback.rating)
     ):
-        counts = by_version.setdefault(name or "(unrecorded)", [0, 0])
+        counts = by_version.setdefault(name or "(no version recorded)", [0, 0])
         counts[0 if rating > 0 else 1] += n
 
     reasons: dict[str, int] = {}

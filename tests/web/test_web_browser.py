@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant.services import Services
+from assistant.settings import Settings
+from assistant.users import create_user
 from tests.conftest import fixture_documents
 
 pytestmark = pytest.mark.slow
@@ -108,14 +111,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "ASSISTANT_WEB__HELD_POLL_SECONDS": "1",
         # Journey (b): an answer from weak sources is held until a reviewer approves it.
         "ASSISTANT_SAFETY__FLAG_RULES__LOW_RETRIEVAL_CONFIDENCE": "hold",
-        "ASSISTANT_LLM__MAX_TOKENS": "80",
+        # Short prompts and answers: the journeys test the product, not the model.
+        "ASSISTANT_LLM__MAX_TOKENS": "64",
+        "ASSISTANT_RETRIEVAL__TOP_K": "2",
         "ASSISTANT_LOG_LEVEL": "INFO",
     }
     seed = data_dir / "seed"
     _write_seed(seed)
     _cli(env, "ingest", str(seed))
-    _cli(env, "create-user", USER[0], "--role", "user", "--password", USER[1])
-    _cli(env, "create-user", REVIEWER[0], "--role", "reviewer", "--password", REVIEWER[1])
+    accounts = Services(Settings(data_dir=data_dir))
+    for (email, password), role in ((USER, "user"), (REVIEWER, "reviewer")):
+        create_user(accounts.db, email, password, role)
+    accounts.close()
     log = data_dir / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -147,6 +154,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the server did not start:\n" + log.read_text()[-4000:])
             time.sleep(1)
+        # `assistant serve` runs the production server, never Flask's development server.
+        started = log.read_text(errors="replace")
+        assert "Using worker: gthread" in started and "Debug mode" not in started, started[-2000:]
         yield Server(url, data_dir, log)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
