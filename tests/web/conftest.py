@@ -78,6 +78,10 @@ def db(app: Flask) -> Database:
 @pytest.fixture
 def accounts(app: Flask, db: Database) -> dict[str, Account]:
     """admin (made by create_app), reviewer, user, and a second user ``other``."""
+    return make_accounts(db)
+
+
+def make_accounts(db: Database) -> dict[str, Account]:
     from assistant.users import authenticate
 
     admin = authenticate(db, ADMIN_EMAIL, ADMIN_PASSWORD)

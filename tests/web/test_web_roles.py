@@ -7,7 +7,45 @@ from typing import Any
 
 import pytest
 
+from assistant.settings import Settings, WebSettings
+from web import create_app
+
 ROLES = (None, "user", "reviewer", "admin")
+
+
+# One app and one set of accounts for the whole matrix (about 150 cases): building an app
+# (migrations included) for each case would cost minutes. No case here changes what the
+# next one sees: refused requests, and accepted ones that change nothing.
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):  # type: ignore[no-untyped-def]
+    from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("roles"),
+        web=WebSettings(
+            admin_email=ADMIN_EMAIL,
+            admin_password=ADMIN_PASSWORD,
+            login_rate_limit="10000 per minute",
+            ask_rate_limit="10000 per minute",
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def app(settings):  # type: ignore[no-untyped-def]
+    app = create_app(settings)
+    app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
+    yield app
+    app.extensions["assistant"].close()
+
+
+@pytest.fixture(scope="module")
+def accounts(app):  # type: ignore[no-untyped-def]
+    from tests.web.conftest import make_accounts
+
+    return make_accounts(app.extensions["assistant"].db)
+
+
 MISSING = 999_999
 
 
