@@ -72,3 +72,35 @@ def test_questions_are_limited_per_account(limited: Flask) -> None:
     assert "Retry-After" in limited_answer.headers
     b = signed_in("b@example.org", "b-password-1")  # same address, another account
     assert b.post("/api/ask", json={"question": ""}).status_code == 400
+
+
+@pytest.mark.redis
+def test_limits_in_redis_are_shared_between_server_processes(tmp_path, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    import redis
+
+    # A database of its own: the counts of an earlier run are flushed, nothing else.
+    storage = redis_url.rsplit("/", 1)[0] + "/14"
+    redis.Redis.from_url(storage).flushdb()
+    # Two apps on one database and one Redis stand for two server processes.
+    web = WebSettings(
+        admin_email="admin@example.org",
+        admin_password="admin-password-1",
+        login_rate_limit="2 per minute",
+        rate_limit_storage=storage,
+        secret_key=uuid.uuid4().hex,
+    )
+    apps = [create_app(Settings(data_dir=tmp_path, web=web)) for _ in range(2)]
+    try:
+        for app in apps:
+            app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
+        wrong = {"email": "admin@example.org", "password": "wrong-password"}
+        assert apps[0].test_client().post("/login", data=wrong).status_code == 200
+        assert apps[1].test_client().post("/login", data=wrong).status_code == 200
+        assert apps[0].test_client().post("/login", data=wrong).status_code == 429
+        assert apps[1].test_client().post("/login", data=wrong).status_code == 429
+    finally:
+        for app in apps:
+            app.extensions["assistant"].close()
+        redis.Redis.from_url(storage).flushdb()
