@@ -175,7 +175,10 @@ def get_document(s: Session, doc_id: str) -> DocumentRow:
 
 def document_chunks(services: Services, doc_id: str) -> list[Chunk]:
     """The passages of one document in the index version in service, in document order."""
-    if not services.index.exists():
+    from retrieval.store import current_version_name
+
+    # Checked on disk first: services.index would load the embedding model just to say "none".
+    if current_version_name(services.settings.index_dir) is None:
         return []
     chunks = [c for c in services.index.current().chunks if c.doc_id == doc_id]
     return sorted(chunks, key=lambda c: c.start)
