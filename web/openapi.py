@@ -253,7 +253,7 @@ PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": json_response(ref("Answer"), "The stored, cited answer"),
-                **errors(400, 401, 403, 404, 413, 415, 500, 503),
+                **errors(400, 401, 403, 404, 413, 415, 429, 500, 503),
             },
         }
     },
@@ -298,7 +298,7 @@ PATHS: dict[str, Any] = {
                     "description": _STREAM_DESCRIPTION,
                     "content": {"text/event-stream": {"schema": {"type": "string"}}},
                 },
-                **errors(400, 401, 403, 404, 413),
+                **errors(400, 401, 403, 404, 413, 429),
             },
         }
     },
