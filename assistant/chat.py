@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import func, select
 
 from assistant.errors import AssistantError, InvalidInput, NotFound
+from assistant.review import outcomes as review_outcomes
 from assistant.storage import models
 from safety.flags import FlagDecision, decide, may_hold_after_generation
 from safety.guards import GuardVerdict, check_question, normalise_question
@@ -71,6 +72,7 @@ class MessageView:
     held: bool
     created_at: datetime
     rating: int | None = None
+    review: str | None = None  # the review state of a held answer (pending, approved, ...)
 
 
 @dataclass(frozen=True)
@@ -325,32 +327,27 @@ class ChatService:
                     .group_by(models.Feedback.message_id)
                 ).all()
             )
-            held = set(
-                session.scalars(
-                    select(models.ReviewItem.message_id)
-                    .join(models.Message, models.Message.id == models.ReviewItem.message_id)
-                    .where(
-                        models.Message.conversation_id == conversation_id,
-                        models.ReviewItem.held.is_(True),
-                        models.ReviewItem.state == models.ReviewState.PENDING,
+            # Held answers: hidden while pending or after a rejection, the reviewer's text
+            # after an edit (assistant/review.py decides).
+            reviewed = review_outcomes(session, [m.id for m in conversation.messages])
+            messages = []
+            for m in conversation.messages:
+                outcome = reviewed.get(m.id)
+                shown = outcome.shown_answer if outcome is not None else None
+                messages.append(
+                    MessageView(
+                        id=m.id,
+                        role=m.role,
+                        content=m.content if shown is None else shown,
+                        citations=list(m.citations or []),
+                        flagged=m.flagged,
+                        flags=list(m.flags or []),
+                        held=outcome is not None and outcome.held,
+                        created_at=m.created_at,
+                        rating=ratings.get(m.id),
+                        review=outcome.state if outcome is not None else None,
                     )
                 )
-            )
-            messages = [
-                MessageView(
-                    id=m.id,
-                    role=m.role,
-                    # A held answer is not shown until a reviewer approves it.
-                    content="" if m.id in held else m.content,
-                    citations=list(m.citations or []),
-                    flagged=m.flagged,
-                    flags=list(m.flags or []),
-                    held=m.id in held,
-                    created_at=m.created_at,
-                    rating=ratings.get(m.id),
-                )
-                for m in conversation.messages
-            ]
             return ConversationView(
                 conversation.id,
                 conversation.title,

@@ -303,6 +303,12 @@ class SafetySettings(BaseModel):
     flag_rules: FlagRules = Field(default_factory=FlagRules)
 
 
+RATE_LIMIT_PATTERN = (
+    r"^\s*\d{1,6}\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*"
+    r"(;\s*\d{1,6}\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*)*$"
+)
+
+
 class WebSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="Address the web server binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the web server binds.")
@@ -318,6 +324,30 @@ class WebSettings(BaseModel):
     threads: int = Field(default=8, ge=1, le=256, description="gunicorn threads.")
     session_cookie_secure: bool = Field(
         default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        min_length=1,
+        max_length=500,
+        description="Where rate-limit counters live (Flask-Limiter storage URI): memory:// "
+        "for one server process, redis://host:port/db to share them between processes.",
+    )
+    ask_rate_limit: str = Field(
+        default="30 per minute;300 per hour",
+        pattern=RATE_LIMIT_PATTERN,
+        description="Questions one account may ask (chat and API), e.g. '30 per minute'.",
+    )
+    held_poll_seconds: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=300,
+        description="How often a chat page with an answer held for review asks whether a "
+        "reviewer has decided.",
+    )
+    login_rate_limit: str = Field(
+        default="20 per minute;200 per hour",
+        pattern=RATE_LIMIT_PATTERN,
+        description="Sign-in attempts from one address, whatever the outcome.",
     )
 
 

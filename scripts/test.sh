@@ -4,6 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --dev
+# The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
+# download cannot work on these machines): install it when it is missing.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+    elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+        sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+    else
+        echo "note: chromium is missing and apt-get is not usable; the browser tests will fail" >&2
+    fi
+fi
 scripts/ensure-services.sh || echo "note: PostgreSQL/Redis not available; their tests will be skipped"
 set +e
 .venv/bin/python -m pytest "$@"

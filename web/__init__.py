@@ -12,16 +12,31 @@ from flask import Flask, request
 from flask.wrappers import Response
 from flask_wtf.csrf import CSRFProtect
 
+from assistant.control import MAX_UPLOAD_BYTES
 from assistant.services import Services, build_services
 from assistant.settings import Settings
 from assistant.users import ensure_admin
 from assistant.worker import celery_init_app
-from web import admin, api, auth, chat, errors, metrics, openai_api, openapi, review, training
-from web.common import JSONProvider
+from web import (
+    admin,
+    api,
+    auth,
+    chat,
+    errors,
+    limits,
+    metrics,
+    openai_api,
+    openapi,
+    review,
+    training,
+)
+from web.common import BoundedInt, JSONProvider
 
 logger = logging.getLogger(__name__)
 
 MAX_CONTENT_LENGTH = 1024 * 1024
+# A corpus upload (admin only) may carry a few files of up to control.MAX_UPLOAD_BYTES each.
+MAX_UPLOAD_REQUEST = 4 * MAX_UPLOAD_BYTES
 
 SECURITY_HEADERS = {
     # No inline scripts or styles anywhere: every script and stylesheet is a static file.
@@ -44,6 +59,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services.db.upgrade()
 
     app = Flask(__name__)
+    # Ids in paths fit the database's 64-bit integers; a longer number is a 404, not a 500.
+    app.url_map.converters["int"] = BoundedInt
     app.json = JSONProvider(app)
     app.config.from_mapping(
         SECRET_KEY=settings.web.secret_key or _stored_secret_key(settings.data_dir),
@@ -61,7 +78,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # Tasks started from the web (and the `assistant worker` command) use this Celery app.
     celery_init_app(app)
 
+    # Before CSRFProtect's own hook, which reads the form: uploads may exceed the 1 MiB cap.
+    app.before_request(_upload_limit)
     csrf = CSRFProtect(app)
+    limits.init_app(app, settings.web)
 
     auth.init_app(app)
     errors.init_app(app)
@@ -80,6 +100,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(openai_api.bp)
     csrf.exempt(openai_api.bp)
     app.register_blueprint(metrics.bp)
+    limits.apply(app, settings.web)
 
     app.after_request(_security_headers)
     # A guard's own reply (emergency, refusal, scope) is flagged for review but has no sources.
@@ -95,6 +116,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             flush=True,
         )
     return app
+
+
+def _upload_limit() -> None:
+    if request.endpoint in admin.UPLOAD_ENDPOINTS:
+        request.max_content_length = MAX_UPLOAD_REQUEST
 
 
 def _security_headers(response: Response) -> Response:

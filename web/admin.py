@@ -1,17 +1,17 @@
-"""The admin overview: corpus, traffic, feedback, reviews, jobs; and adding accounts."""
+"""The control room for admins: overview, corpus, quality, accounts and the audit log."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from assistant import audit
-from assistant.errors import AssistantError
+from assistant import audit, control
+from assistant.errors import AssistantError, InvalidInput
 from assistant.storage.models import (
     Document,
     Feedback,
@@ -30,6 +30,7 @@ from web.common import services
 bp = Blueprint("admin", __name__)
 
 RECENT_JOBS = 20
+UPLOAD_ENDPOINTS = {"admin.upload"}
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,25 @@ def overview(s: Session) -> dict[str, Any]:
     }
 
 
-def recent_jobs(s: Session, limit: int = RECENT_JOBS) -> list[Job]:
-    return list(s.scalars(select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)))
+def recent_jobs(s: Session, limit: int = RECENT_JOBS, kind: str | None = None) -> list[Job]:
+    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+    if kind:
+        query = query.where(Job.kind == kind)
+    return list(s.scalars(query))
+
+
+def _page_arg() -> int:
+    page = request.args.get("page", 1, type=int)
+    return page if page and page > 0 else 1
+
+
+def _text_arg(name: str, limit: int = 200) -> str | None:
+    return request.args.get(name, "").strip()[:limit] or None
+
+
+def _back(endpoint: str, error: AssistantError) -> Response:
+    flash(str(error), "error")
+    return redirect(url_for(endpoint))
 
 
 @bp.get("/admin")
@@ -82,6 +100,92 @@ def index() -> str:
         figures = overview(s)
         jobs = recent_jobs(s)
     return render_template("admin.html", figures=figures, jobs=jobs, roles=list(Role))
+
+
+# ---- corpus ----------------------------------------------------------------------------------
+@bp.get("/admin/corpus")
+@role_required(Role.ADMIN)
+def corpus() -> str:
+    collection = _text_arg("collection")
+    query = _text_arg("q")
+    with services().db.session() as s:
+        documents = control.list_documents(s, collection, query, _page_arg())
+        figures = overview(s)
+        jobs = recent_jobs(s, kind=control.INGEST_JOB)
+    collections = services().settings.collections
+    uploads = {c: control.uploaded_files(services(), c) for c in collections}
+    return render_template(
+        "admin_corpus.html",
+        documents=documents,
+        figures=figures,
+        jobs=jobs,
+        uploads=uploads,
+        collections=collections,
+        collection=collection,
+        query=query,
+        max_upload_mib=control.MAX_UPLOAD_BYTES // 2**20,
+    )
+
+
+@bp.post("/admin/corpus/upload")
+@role_required(Role.ADMIN)
+def upload() -> Response:
+    collection = request.form.get("collection", "")
+    files = [f for f in request.files.getlist("files") if f and f.filename]
+    try:
+        if not files:
+            raise InvalidInput("Choose at least one file to upload.")
+        paths = [
+            control.save_upload(services(), collection, f.filename or "", f.stream) for f in files
+        ]
+        job_id = control.start_ingest(services(), collection, paths, current_user_id(), "upload")
+    except AssistantError as e:
+        return _back("admin.corpus", e)
+    flash(f"Uploaded {len(paths)} file(s); indexing as job {job_id}.")
+    return redirect(url_for("admin.corpus", _anchor="jobs"))
+
+
+@bp.post("/admin/corpus/reindex")
+@role_required(Role.ADMIN)
+def reindex() -> Response:
+    collection = request.form.get("collection", "")
+    try:
+        paths = control.uploaded_files(services(), collection)
+        job_id = control.start_ingest(services(), collection, paths, current_user_id(), "reindex")
+    except AssistantError as e:
+        return _back("admin.corpus", e)
+    flash(f"Re-indexing the uploads of {collection} as job {job_id}.")
+    return redirect(url_for("admin.corpus", _anchor="jobs"))
+
+
+@bp.get("/admin/corpus/documents/<path:doc_id>")
+@role_required(Role.ADMIN)
+def document(doc_id: str) -> str:
+    with services().db.session() as s:
+        row = control.get_document(s, doc_id)
+    chunks = control.document_chunks(services(), doc_id)
+    return render_template("admin_document.html", document=row, chunks=chunks)
+
+
+# ---- feedback and quality --------------------------------------------------------------------
+@bp.get("/admin/quality")
+@role_required(Role.ADMIN)
+def quality() -> str:
+    days = request.args.get("days", 14, type=int) or 14
+    if not 1 <= days <= 365:
+        abort(400, "'days' must be between 1 and 365.")
+    with services().db.session() as s:
+        figures = control.quality(s, days)
+    return render_template("admin_quality.html", quality=figures, days=days)
+
+
+# ---- accounts --------------------------------------------------------------------------------
+@bp.get("/admin/users")
+@role_required(Role.ADMIN)
+def users() -> str:
+    with services().db.session() as s:
+        accounts = control.list_accounts(s)
+    return render_template("admin_users.html", accounts=accounts, roles=list(Role))
 
 
 @bp.post("/admin/users")
@@ -96,12 +200,41 @@ def add_user() -> Response:
             form.get("role", Role.USER.value),
         )
     except AssistantError as e:
-        flash(str(e), "error")
-        return redirect(url_for("admin.index"))
+        return _back("admin.users", e)
     with services().db.session() as s:
         role = form.get("role", Role.USER.value)
         audit.record(
             s, current_user_id(), "user.create", target=f"user:{user_id}", details={"role": role}
         )
     flash(f"Account {form.get('email', '').strip().lower()} created.")
-    return redirect(url_for("admin.index"))
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/admin/users/<int:user_id>")
+@role_required(Role.ADMIN)
+def update_user(user_id: int) -> Response:
+    active = request.form.get("active")
+    try:
+        with services().db.session() as s:
+            account = control.update_account(
+                s,
+                current_user_id(),
+                user_id,
+                request.form.get("role") or None,
+                None if active is None else active == "1",
+            )
+    except AssistantError as e:
+        return _back("admin.users", e)
+    state = "active" if account.is_active else "disabled"
+    flash(f"{account.email}: {account.role}, {state}.")
+    return redirect(url_for("admin.users"))
+
+
+# ---- audit log -------------------------------------------------------------------------------
+@bp.get("/admin/audit")
+@role_required(Role.ADMIN)
+def audit_log() -> str:
+    action = _text_arg("action", 100)
+    with services().db.session() as s:
+        page = control.audit_log(s, action, _page_arg())
+    return render_template("admin_audit.html", log=page, action=action)

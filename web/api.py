@@ -15,11 +15,15 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import text
 
+from assistant import control
+from assistant import jobs as job_rows
 from assistant.chat import StreamEvent
-from assistant.storage.models import Role
+from assistant.errors import InvalidInput
+from assistant.storage.models import Job, Role
 from web.admin import recent_jobs
 from web.auth import current_user_id, role_required
 from web.common import ask_args, feedback_args, json_body, services, status_for, to_json
+from web.openapi import errors, json_response, ref
 
 logger = logging.getLogger(__name__)
 
@@ -89,23 +93,276 @@ def feedback() -> tuple[Response, int]:
     return jsonify(id=feedback_id), 201
 
 
+def _job(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state.value,
+        "progress": job.progress,
+        "message": job.message,
+        "result": job.result,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    """An integer query argument within [low, high]; anything else is a 400."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInput(f"'{name}' must be an integer between {low} and {high}.")
+    return int(raw)
+
+
+def _page() -> int:
+    return _int_arg("page", 1, 1, 1_000_000)
+
+
+def _query_text(name: str, limit: int = 200) -> str | None:
+    value = request.args.get(name, "")
+    if len(value) > limit:
+        raise InvalidInput(f"'{name}' is limited to {limit} characters.")
+    return value.strip() or None
+
+
 @bp.get("/jobs")
 @role_required(Role.ADMIN)
 def jobs() -> Response:
     with services().db.session() as s:
-        rows = recent_jobs(s)
-        return jsonify(
-            jobs=[
+        return jsonify(jobs=[_job(job) for job in recent_jobs(s, kind=_query_text("kind", 50))])
+
+
+@bp.get("/jobs/<int:job_id>")
+@role_required(Role.ADMIN)
+def job(job_id: int) -> Response:
+    return jsonify(_job(job_rows.get_job(services().db, job_id)))
+
+
+@bp.get("/admin/documents")
+@role_required(Role.ADMIN)
+def documents() -> Response:
+    with services().db.session() as s:
+        page = control.list_documents(s, _query_text("collection", 50), _query_text("q"), _page())
+    return jsonify(to_json(page))
+
+
+@bp.get("/admin/documents/<path:doc_id>")
+@role_required(Role.ADMIN)
+def document(doc_id: str) -> Response:
+    with services().db.session() as s:
+        row = control.get_document(s, doc_id)
+    chunks = control.document_chunks(services(), doc_id)
+    return jsonify(document=to_json(row), chunks=to_json(chunks))
+
+
+@bp.post("/admin/reindex")
+@role_required(Role.ADMIN)
+def reindex() -> tuple[Response, int]:
+    collection = json_body().get("collection")
+    if not isinstance(collection, str):
+        raise InvalidInput("'collection' must be a string.")
+    paths = control.uploaded_files(services(), collection)
+    job_id = control.start_ingest(services(), collection, paths, current_user_id(), "reindex")
+    return jsonify(job_id=job_id), 202
+
+
+@bp.get("/admin/quality")
+@role_required(Role.ADMIN)
+def quality() -> Response:
+    days = _int_arg("days", 14, 1, 365)
+    with services().db.session() as s:
+        figures = control.quality(s, days)
+    return jsonify(
+        days=to_json(figures.days),
+        versions=[
+            {
+                "version": v.version,
+                "thumbs_up": v.thumbs_up,
+                "thumbs_down": v.thumbs_down,
+                "rate": v.rate,
+            }
+            for v in figures.versions
+        ],
+        flag_reasons=figures.flag_reasons,
+    )
+
+
+@bp.get("/admin/users")
+@role_required(Role.ADMIN)
+def users() -> Response:
+    with services().db.session() as s:
+        return jsonify(users=to_json(control.list_accounts(s)))
+
+
+@bp.patch("/admin/users/<int:user_id>")
+@role_required(Role.ADMIN)
+def update_user(user_id: int) -> Response:
+    body = json_body()
+    role, active = body.get("role"), body.get("active")
+    if role is not None and not isinstance(role, str):
+        raise InvalidInput("'role' must be a string.")
+    if active is not None and not isinstance(active, bool):
+        raise InvalidInput("'active' must be true or false.")
+    with services().db.session() as s:
+        account = control.update_account(s, current_user_id(), user_id, role, active)
+    return jsonify(to_json(account))
+
+
+@bp.get("/admin/audit")
+@role_required(Role.ADMIN)
+def audit_log() -> Response:
+    with services().db.session() as s:
+        page = control.audit_log(s, _query_text("action", 100), _page())
+    return jsonify(to_json(page))
+
+
+_PAGE = {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}
+_ID = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_OBJECT = {"type": "object"}
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "JobDetail": {
+        "allOf": [ref("Job")],
+        "properties": {"result": {"type": "object", "description": "What the job produced."}},
+    },
+    "Account": {
+        "type": "object",
+        "required": ["id", "email", "role", "is_active"],
+        "properties": {
+            "id": {"type": "integer"},
+            "email": {"type": "string"},
+            "role": {"type": "string", "enum": [r.value for r in Role]},
+            "is_active": {"type": "boolean"},
+            "created_at": {"type": ["string", "null"], "format": "date-time"},
+            "conversations": {"type": "integer"},
+        },
+    },
+    "AccountChange": {
+        "type": "object",
+        "properties": {
+            "role": {"type": "string", "enum": [r.value for r in Role]},
+            "active": {"type": "boolean", "description": "false: the account cannot sign in."},
+        },
+    },
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/jobs/{job_id}": {
+        "get": {
+            "summary": "One background job with its progress and result (admin)",
+            "parameters": [
+                {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+            ],
+            "responses": {"200": json_response(ref("JobDetail"), "Found"), **errors(401, 403, 404)},
+        }
+    },
+    "/api/admin/documents": {
+        "get": {
+            "summary": "Documents of the corpus, by title (admin)",
+            "parameters": [
+                {"name": "collection", "in": "query", "schema": {"type": "string"}},
                 {
-                    "id": job.id,
-                    "kind": job.kind,
-                    "state": job.state.value,
-                    "progress": job.progress,
-                    "message": job.message,
-                    "created_at": job.created_at,
-                    "started_at": job.started_at,
-                    "finished_at": job.finished_at,
+                    "name": "q",
+                    "in": "query",
+                    "schema": {"type": "string", "maxLength": 200},
+                    "description": "Title or id contains",
+                },
+                _PAGE,
+            ],
+            "responses": {"200": json_response(_OBJECT, "One page"), **errors(400, 401, 403)},
+        }
+    },
+    "/api/admin/documents/{doc_id}": {
+        "get": {
+            "summary": "One document and its chunks in the index in service (admin)",
+            "parameters": [
+                {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {"200": json_response(_OBJECT, "Found"), **errors(401, 403, 404)},
+        }
+    },
+    "/api/admin/reindex": {
+        "post": {
+            "summary": "Re-index a collection's uploaded files as a background job (admin)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["collection"],
+                            "properties": {"collection": {"type": "string"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": json_response(
+                    {"type": "object", "properties": {"job_id": {"type": "integer"}}},
+                    "Queued; follow it at /api/jobs/{job_id}",
+                ),
+                **errors(400, 401, 403, 415),
+            },
+        }
+    },
+    "/api/admin/quality": {
+        "get": {
+            "summary": "Counts per day, thumbs-up rate per model version, flag reasons (admin)",
+            "parameters": [
+                {
+                    "name": "days",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 365},
                 }
-                for job in rows
-            ]
-        )
+            ],
+            "responses": {"200": json_response(_OBJECT, "Figures"), **errors(400, 401, 403)},
+        }
+    },
+    "/api/admin/users": {
+        "get": {
+            "summary": "Accounts with their roles (admin)",
+            "responses": {
+                "200": json_response(
+                    {
+                        "type": "object",
+                        "properties": {"users": {"type": "array", "items": ref("Account")}},
+                    },
+                    "By email",
+                ),
+                **errors(401, 403),
+            },
+        }
+    },
+    "/api/admin/users/{user_id}": {
+        "patch": {
+            "summary": "Change an account's role or whether it may sign in (admin)",
+            "parameters": [_ID],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ref("AccountChange")}},
+            },
+            "responses": {
+                "200": json_response(ref("Account"), "Changed"),
+                **errors(400, 401, 403, 404, 409, 415),
+            },
+        }
+    },
+    "/api/admin/audit": {
+        "get": {
+            "summary": "The audit log, newest first (admin)",
+            "parameters": [
+                {
+                    "name": "action",
+                    "in": "query",
+                    "schema": {"type": "string", "maxLength": 100},
+                    "description": "An exact action, or a prefix ending in a dot (`review.`)",
+                },
+                _PAGE,
+            ],
+            "responses": {"200": json_response(_OBJECT, "One page"), **errors(400, 401, 403)},
+        }
+    },
+}

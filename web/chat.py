@@ -33,6 +33,7 @@ def _page(conversation_id: int | None) -> str:
         current=current,
         collections=settings.collections,
         max_question_chars=settings.safety.max_question_chars,
+        held_poll_ms=int(settings.web.held_poll_seconds * 1000),
     )
 
 

@@ -9,10 +9,21 @@ from typing import Any
 
 from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.routing import IntegerConverter
 
 from assistant.chat import StreamEvent
 from assistant.errors import AssistantError, InvalidInput
 from assistant.services import Services
+
+MAX_ID = 2**63 - 1  # the database's BIGINT; SQLite raises OverflowError past it
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:...>`` limited to what the database can hold."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 def services() -> Services:
@@ -23,7 +34,10 @@ def json_body() -> dict[str, Any]:
     """The request's JSON object; InvalidInput for anything else."""
     if not request.is_json:
         raise InvalidInput("Send a JSON object with Content-Type: application/json.")
-    body = request.get_json(silent=True)  # a body over MAX_CONTENT_LENGTH still raises 413
+    try:
+        body = request.get_json(silent=True)  # a body over MAX_CONTENT_LENGTH still raises 413
+    except RecursionError:  # nesting deeper than the JSON parser goes
+        raise InvalidInput("The body is nested too deeply.") from None
     if not isinstance(body, dict):
         raise InvalidInput("The body must be a JSON object.")
     return body
@@ -34,7 +48,7 @@ def _int(body: dict[str, Any], key: str, required: bool = False) -> int | None:
     if value is None and not required:
         return None
     # bool is an int in Python; true/false is not an id.
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or not -MAX_ID <= value <= MAX_ID:
         raise InvalidInput(f"'{key}' must be an integer.")
     return value
 

@@ -1,35 +1,47 @@
-"""The hand-written OpenAPI 3.1 description of the JSON endpoints, served at /openapi.json."""
+"""The hand-written OpenAPI 3.1 description of the JSON endpoints, served at /openapi.json.
+
+Each blueprint module may document its own endpoints: a module-level
+``OPENAPI_PATHS: dict[str, dict]`` (OpenAPI 3.1 path items, keyed by path) and, if it needs
+them, ``OPENAPI_SCHEMAS: dict[str, dict]`` (component schemas). ``document()`` merges those of
+every registered blueprint, so a new blueprint needs no edit here.
+"""
 
 from __future__ import annotations
 
+import copy
+import sys
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
 bp = Blueprint("openapi", __name__)
 
 
-def _ref(name: str) -> dict[str, str]:
+def ref(name: str) -> dict[str, str]:
+    """A reference to a component schema (for other modules' ``OPENAPI_PATHS``)."""
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A response with a JSON body of ``schema``."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
+def errors(*statuses: int) -> dict[str, Any]:
+    """The ``Error`` responses for these statuses."""
     texts = {
         400: "Invalid input (error `invalid_input`, `bad_request` or `csrf_failed`)",
         401: "Not signed in",
         403: "Signed in without the needed role, or a forbidden conversation",
         404: "Not found (also: another user's conversation or message)",
         409: "Conflict",
+        429: "Too many requests (rate limit); retry after the `Retry-After` seconds",
         413: "Body over 1 MiB, or prompt too long for the model (`context_overflow`)",
         415: "Not JSON",
         500: "Unexpected failure (generic message)",
         503: "Model or search index not ready (`model_unavailable`, `index_not_ready`)",
     }
-    return {str(s): _json(_ref("Error"), texts[s]) for s in statuses}
+    return {str(s): json_response(ref("Error"), texts[s]) for s in statuses}
 
 
 _CSRF_HEADER = {
@@ -89,7 +101,7 @@ SCHEMAS: dict[str, Any] = {
             "message_id": {"type": "integer"},
             "conversation_id": {"type": "integer"},
             "answer": {"type": "string"},
-            "citations": {"type": "array", "items": _ref("Citation")},
+            "citations": {"type": "array", "items": ref("Citation")},
             "flagged": {"type": "boolean"},
             "flags": {"type": "array", "items": {"type": "string"}},
             "held": {"type": "boolean", "description": "Held for review before it is shown."},
@@ -117,7 +129,7 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "integer"},
             "role": {"type": "string", "enum": ["user", "assistant"]},
             "content": {"type": "string"},
-            "citations": {"type": "array", "items": _ref("Citation")},
+            "citations": {"type": "array", "items": ref("Citation")},
             "flagged": {"type": "boolean"},
             "flags": {"type": "array", "items": {"type": "string"}},
             "held": {"type": "boolean"},
@@ -133,7 +145,7 @@ SCHEMAS: dict[str, Any] = {
             "title": {"type": "string"},
             "collection": {"type": ["string", "null"]},
             "updated_at": _DATETIME,
-            "messages": {"type": "array", "items": _ref("Message")},
+            "messages": {"type": "array", "items": ref("Message")},
         },
     },
     "ConversationList": {
@@ -143,7 +155,7 @@ SCHEMAS: dict[str, Any] = {
             "conversations": {
                 "type": "array",
                 "description": "Newest first; `messages` is empty here.",
-                "items": _ref("Conversation"),
+                "items": ref("Conversation"),
             }
         },
     },
@@ -204,15 +216,18 @@ PATHS: dict[str, Any] = {
             "summary": "Liveness and database reachability",
             "security": [],
             "responses": {
-                "200": _json(_ref("Health"), "Up"),
-                "503": _json(_ref("Health"), "The database is unreachable"),
+                "200": json_response(ref("Health"), "Up"),
+                "503": json_response(ref("Health"), "The database is unreachable"),
             },
         }
     },
     "/api/conversations": {
         "get": {
             "summary": "The signed-in user's conversations",
-            "responses": {"200": _json(_ref("ConversationList"), "Newest first"), **_errors(401)},
+            "responses": {
+                "200": json_response(ref("ConversationList"), "Newest first"),
+                **errors(401),
+            },
         }
     },
     "/api/conversations/{conversation_id}": {
@@ -226,7 +241,7 @@ PATHS: dict[str, Any] = {
                     "schema": {"type": "integer"},
                 }
             ],
-            "responses": {"200": _json(_ref("Conversation"), "Found"), **_errors(401, 404)},
+            "responses": {"200": json_response(ref("Conversation"), "Found"), **errors(401, 404)},
         }
     },
     "/api/ask": {
@@ -234,11 +249,11 @@ PATHS: dict[str, Any] = {
             "summary": "Ask a question and wait for the whole answer",
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("AskRequest")}},
+                "content": {"application/json": {"schema": ref("AskRequest")}},
             },
             "responses": {
-                "200": _json(_ref("Answer"), "The stored, cited answer"),
-                **_errors(400, 401, 403, 404, 413, 415, 500, 503),
+                "200": json_response(ref("Answer"), "The stored, cited answer"),
+                **errors(400, 401, 403, 404, 413, 415, 429, 500, 503),
             },
         }
     },
@@ -247,11 +262,11 @@ PATHS: dict[str, Any] = {
             "summary": "Thumbs up/down on an answer, with an optional correction",
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("FeedbackRequest")}},
+                "content": {"application/json": {"schema": ref("FeedbackRequest")}},
             },
             "responses": {
-                "201": _json(_ref("FeedbackCreated"), "Stored"),
-                **_errors(400, 401, 404, 413, 415),
+                "201": json_response(ref("FeedbackCreated"), "Stored"),
+                **errors(400, 401, 404, 413, 415),
             },
         }
     },
@@ -259,14 +274,14 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "Recent background jobs with their progress (admin)",
             "responses": {
-                "200": _json(
+                "200": json_response(
                     {
                         "type": "object",
-                        "properties": {"jobs": {"type": "array", "items": _ref("Job")}},
+                        "properties": {"jobs": {"type": "array", "items": ref("Job")}},
                     },
                     "Newest first",
                 ),
-                **_errors(401, 403),
+                **errors(401, 403),
             },
         }
     },
@@ -276,14 +291,14 @@ PATHS: dict[str, Any] = {
             "parameters": [_CSRF_HEADER],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("AskRequest")}},
+                "content": {"application/json": {"schema": ref("AskRequest")}},
             },
             "responses": {
                 "200": {
                     "description": _STREAM_DESCRIPTION,
                     "content": {"text/event-stream": {"schema": {"type": "string"}}},
                 },
-                **_errors(400, 401, 403, 404, 413),
+                **errors(400, 401, 403, 404, 413, 429),
             },
         }
     },
@@ -293,11 +308,11 @@ PATHS: dict[str, Any] = {
             "parameters": [_CSRF_HEADER],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("FeedbackRequest")}},
+                "content": {"application/json": {"schema": ref("FeedbackRequest")}},
             },
             "responses": {
-                "201": _json(_ref("FeedbackCreated"), "Stored"),
-                **_errors(400, 401, 404, 413),
+                "201": json_response(ref("FeedbackCreated"), "Stored"),
+                **errors(400, 401, 404, 413),
             },
         }
     },
@@ -315,7 +330,7 @@ PATHS: dict[str, Any] = {
                 {"name": "start", "in": "query", "required": True, "schema": {"type": "integer"}},
                 {"name": "end", "in": "query", "required": True, "schema": {"type": "integer"}},
             ],
-            "responses": {"200": _json(_ref("Passage"), "Found"), **_errors(400, 401, 404)},
+            "responses": {"200": json_response(ref("Passage"), "Found"), **errors(400, 401, 404)},
         }
     },
 }
@@ -341,6 +356,27 @@ DOCUMENT: dict[str, Any] = {
 }
 
 
+def collect(app: Flask) -> dict[str, Any]:
+    """The document with the path items and schemas of every registered blueprint module."""
+    doc = copy.deepcopy(DOCUMENT)
+    seen: set[str] = set()
+    for blueprint in app.blueprints.values():
+        module = sys.modules.get(blueprint.import_name)
+        if module is None or blueprint.import_name in seen:
+            continue
+        seen.add(blueprint.import_name)
+        for path, item in getattr(module, "OPENAPI_PATHS", {}).items():
+            doc["paths"].setdefault(path, {}).update(copy.deepcopy(item))
+        for name, schema in getattr(module, "OPENAPI_SCHEMAS", {}).items():
+            doc["components"]["schemas"].setdefault(name, copy.deepcopy(schema))
+    doc["paths"] = dict(sorted(doc["paths"].items()))
+    return doc
+
+
 @bp.get("/openapi.json")
 def document() -> Response:
-    return jsonify(DOCUMENT)
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    cached = app.extensions.get("openapi_document")
+    if cached is None:  # blueprints are all registered before the first request
+        cached = app.extensions["openapi_document"] = collect(app)
+    return jsonify(cached)

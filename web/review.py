@@ -1,130 +1,27 @@
-"""The review queue: flagged or thumbed-down answers, approved, edited or rejected by staff."""
+"""The review queue pages and endpoint for reviewers and admins (logic in assistant.review)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
-from assistant import audit
-from assistant.errors import AssistantError, Conflict, InvalidInput, NotFound
-from assistant.storage.models import Feedback, Message, ReviewItem, ReviewState, Role, utcnow
+from assistant import review
+from assistant.errors import AssistantError, InvalidInput
+from assistant.storage.models import Role
 from web.auth import current_user_id, role_required
-from web.common import json_body, services
+from web.common import json_body, services, to_json
+from web.openapi import errors, json_response
 
 bp = Blueprint("review", __name__)
 
-ACTIONS = {
-    "approve": ReviewState.APPROVED,
-    "edit": ReviewState.EDITED,
-    "reject": ReviewState.REJECTED,
-}
-PAGE_SIZE = 50
+MAX_FILTER_CHARS = 100
 
 
-@dataclass(frozen=True)
-class PendingItem:
-    id: int
-    message_id: int
-    conversation_id: int
-    reasons: list[str]
-    held: bool
-    question: str
-    answer: str
-    flags: list[str]
-    correction: str | None
-    feedback_reason: str | None
-    created_at: Any
-
-
-def pending_items(s: Session, limit: int = PAGE_SIZE) -> list[PendingItem]:
-    """Oldest pending items first, each with the question it answered and any correction."""
-    rows = s.execute(
-        select(ReviewItem, Message)
-        .join(Message, ReviewItem.message_id == Message.id)
-        .where(ReviewItem.state == ReviewState.PENDING)
-        .order_by(ReviewItem.created_at, ReviewItem.id)
-        .limit(limit)
-    ).all()
-    items = []
-    for item, answer in rows:
-        question = s.scalar(
-            select(Message.content)
-            .where(
-                Message.conversation_id == answer.conversation_id,
-                Message.id < answer.id,
-                Message.role == "user",
-            )
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-        thumbs_down = s.scalar(
-            select(Feedback)
-            .where(Feedback.message_id == answer.id, Feedback.rating == -1)
-            .order_by(Feedback.id.desc())
-            .limit(1)
-        )
-        items.append(
-            PendingItem(
-                id=item.id,
-                message_id=answer.id,
-                conversation_id=answer.conversation_id,
-                reasons=[str(r) for r in item.reasons],
-                held=item.held,
-                question=question or "",
-                answer=answer.content,
-                flags=[str(f) for f in answer.flags],
-                correction=thumbs_down.correction if thumbs_down else None,
-                feedback_reason=thumbs_down.reason if thumbs_down else None,
-                created_at=item.created_at,
-            )
-        )
-    return items
-
-
-def state_counts(s: Session) -> dict[str, int]:
-    counts = {state.value: 0 for state in ReviewState}
-    for state, n in s.execute(select(ReviewItem.state, func.count()).group_by(ReviewItem.state)):
-        counts[ReviewState(state).value] = n
-    return counts
-
-
-def decide(
-    s: Session, item_id: int, reviewer_id: int, action: str, edited_answer: str, note: str
-) -> ReviewItem:
-    """Record a decision on a pending item, with its audit entry; Conflict if already decided."""
-    if action not in ACTIONS:
-        raise InvalidInput("'action' must be approve, edit or reject.")
-    if action == "edit" and not edited_answer.strip():
-        raise InvalidInput("An edit needs the edited answer.")
-    # Conditional update: of two reviewers deciding at once, exactly one wins.
-    result = s.execute(
-        update(ReviewItem)
-        .where(ReviewItem.id == item_id, ReviewItem.state == ReviewState.PENDING)
-        .values(
-            state=ACTIONS[action],
-            reviewer_id=reviewer_id,
-            decided_at=utcnow(),
-            edited_answer=edited_answer.strip() if action == "edit" else None,
-            note=note.strip() or None,
-        )
-    )
-    item = s.get(ReviewItem, item_id, populate_existing=True)
-    if item is None:
-        raise NotFound(f"No review item {item_id}.")
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise Conflict(f"Review item {item_id} was already decided ({item.state.value}).")
-    audit.record(
-        s,
-        reviewer_id,
-        f"review.{action}",
-        target=f"review_item:{item_id}",
-        details={"message_id": item.message_id, "state": item.state.value},
-    )
-    return item
+def _filter() -> review.QueueFilter:
+    reason = request.args.get("reason", "").strip()[:MAX_FILTER_CHARS] or None
+    collection = request.args.get("collection", "").strip()[:MAX_FILTER_CHARS] or None
+    return review.QueueFilter(reason=reason, collection=collection)
 
 
 def _scrubbed(text: str | None) -> str:
@@ -136,10 +33,34 @@ def _scrubbed(text: str | None) -> str:
 @bp.get("/review")
 @role_required(Role.REVIEWER, Role.ADMIN)
 def queue() -> str:
+    flt = _filter()
     with services().db.session() as s:
-        items = pending_items(s)
-        counts = state_counts(s)
-    return render_template("review.html", items=items, counts=counts)
+        items = review.pending_items(s, flt)
+        counts = review.queue_counts(s)
+    return render_template(
+        "review.html",
+        items=items,
+        counts=counts,
+        flt=flt,
+        collections=services().settings.collections,
+    )
+
+
+@bp.get("/api/review")
+@role_required(Role.REVIEWER, Role.ADMIN)
+def queue_json() -> Any:
+    flt = _filter()
+    with services().db.session() as s:
+        items = review.pending_items(s, flt)
+        counts = review.queue_counts(s)
+    return jsonify(
+        items=to_json(items),
+        counts={
+            "by_state": counts.by_state,
+            "by_reason": counts.by_reason,
+            "by_collection": counts.by_collection,
+        },
+    )
 
 
 @bp.post("/review/<int:item_id>")
@@ -156,18 +77,74 @@ def review_item(item_id: int) -> Any:
         edited = _scrubbed(fields["edited_answer"]) if action == "edit" else ""
         note = _scrubbed(fields["note"])
         with services().db.session() as s:
-            item = decide(s, item_id, current_user_id(), action, edited, note)
+            decision = review.decide(s, item_id, current_user_id(), action, edited, note)
     except AssistantError as e:
         if request.is_json:
             raise
         flash(str(e), "error")  # a form post goes back to the queue with the reason
         return redirect(url_for("review.queue"))
     if request.is_json:
-        return jsonify(
-            id=item.id,
-            state=item.state.value,
-            reviewer_id=item.reviewer_id,
-            decided_at=item.decided_at,
-        )
-    flash(f"Review item {item.id}: {item.state.value}.")
-    return redirect(url_for("review.queue"))
+        return jsonify(to_json(decision))
+    flash(f"Review item {decision.id}: {decision.state}.")
+    return redirect(request.referrer if _same_site(request.referrer) else url_for("review.queue"))
+
+
+def _same_site(url: str | None) -> bool:
+    """Whether the Referer is a page of the review queue on this site (keeps the filters)."""
+    if not url:
+        return False
+    root = request.host_url.rstrip("/")
+    return url.startswith(root + "/review") and "\\" not in url
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/review": {
+        "get": {
+            "summary": "Pending review items with their reasons, and counts (reviewer, admin)",
+            "parameters": [
+                {"name": "reason", "in": "query", "schema": {"type": "string"}},
+                {"name": "collection", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": json_response({"type": "object"}, "Oldest first"),
+                **errors(401, 403),
+            },
+        }
+    },
+    "/review/{item_id}": {
+        "post": {
+            "summary": "Approve, edit (stored as a correction) or reject a pending item",
+            "description": "A form post (with `csrf_token`) redirects back to the queue; a "
+            "JSON body (with the `X-CSRFToken` header) gets JSON.",
+            "parameters": [
+                {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                {
+                    "name": "X-CSRFToken",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["action"],
+                            "properties": {
+                                "action": {"type": "string", "enum": list(review.ACTIONS)},
+                                "edited_answer": {"type": "string"},
+                                "note": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": json_response({"type": "object"}, "Decided"),
+                **errors(400, 401, 403, 404, 409),
+            },
+        }
+    },
+}

@@ -43,7 +43,13 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 def settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
     return Settings(
         data_dir=tmp_path,
-        web=WebSettings(admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD),
+        # Every test signs in from 127.0.0.1: test_web_limits.py checks the limits themselves.
+        web=WebSettings(
+            admin_email=ADMIN_EMAIL,
+            admin_password=ADMIN_PASSWORD,
+            login_rate_limit="10000 per minute",
+            ask_rate_limit="10000 per minute",
+        ),
     )
 
 
@@ -72,6 +78,10 @@ def db(app: Flask) -> Database:
 @pytest.fixture
 def accounts(app: Flask, db: Database) -> dict[str, Account]:
     """admin (made by create_app), reviewer, user, and a second user ``other``."""
+    return make_accounts(db)
+
+
+def make_accounts(db: Database) -> dict[str, Account]:
     from assistant.users import authenticate
 
     admin = authenticate(db, ADMIN_EMAIL, ADMIN_PASSWORD)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from assistant.storage.models import (
@@ -53,8 +54,8 @@ def test_overview_counts(client_for, accounts, store_turn, db) -> None:  # type:
     assert stat(1, "questions") and stat(1, "answers") and stat(1, "flagged")
     assert stat(2, "thumbs up") and stat(1, "thumbs down")
     assert stat(1, "pending reviews")
-    assert '<td>medical</td><td class="num">2</td><td class="num">7</td>' in html
-    assert '<td>legal</td><td class="num">1</td><td class="num">5</td>' in html
+    assert 'medical</a></td><td class="num">2</td><td class="num">7</td>' in html
+    assert 'legal</a></td><td class="num">1</td><td class="num">5</td>' in html
     assert '<progress max="1" value="0.42"' in html
     assert "42%" in html and "epoch 2 of 5" in html
     assert 'src="/static/admin.js"' in html
@@ -99,3 +100,134 @@ def test_bad_account_is_refused_with_a_message(client_for, accounts, db) -> None
         assert message in client.get("/admin").get_data(as_text=True)
     with db.session() as s:
         assert s.scalar(select(User).where(User.email == "x@example.org")) is None
+
+
+def test_upload_stores_the_file_and_queues_an_ingest_job(
+    client_for, accounts, db, settings
+) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    client = client_for("admin")
+    response = client.post(
+        "/admin/corpus/upload",
+        data={
+            "collection": "medical",
+            "files": (io.BytesIO(b"# Knee care\n\nRest and ice."), "../../evil name.md"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302 and response.headers["Location"].endswith("#jobs")
+    stored = settings.data_dir / "uploads" / "medical" / "evil_name.md"
+    assert stored.read_bytes() == b"# Knee care\n\nRest and ice."
+    with db.session() as s:
+        job = s.scalars(select(Job)).one()
+        assert job.kind == "ingest" and job.state == JobState.QUEUED
+        assert job.params == {"paths": [str(stored)], "collection": "medical", "reason": "upload"}
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "corpus.upload")).one()
+        assert entry.target == f"job:{job.id}" and entry.details["files"] == ["evil_name.md"]
+    page = client.get("/admin/corpus").get_data(as_text=True)
+    assert "evil_name.md" in page and f'data-job-id="{job.id}"' in page
+    # Re-indexing the collection's uploads is a second job over the same files.
+    assert client.post("/api/admin/reindex", json={"collection": "medical"}).status_code == 202
+    assert client.get("/api/jobs?kind=ingest").get_json()["jobs"][0]["state"] == "queued"
+
+
+@pytest.mark.parametrize(
+    ("name", "collection", "message"),
+    [
+        ("tool.exe", "medical", "Upload a file of one of these types"),
+        ("notes.md", "astrology", "Unknown collection"),
+        (".md", "medical", "Upload a file of one of these types"),
+    ],
+)
+def test_bad_uploads_are_refused_with_a_message(client_for, db, name, collection, message) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    client = client_for("admin")
+    response = client.post(
+        "/admin/corpus/upload",
+        data={"collection": collection, "files": (io.BytesIO(b"x"), name)},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert message in response.get_data(as_text=True)
+    with db.session() as s:
+        assert s.scalars(select(Job)).first() is None
+
+
+def test_documents_and_their_chunks(client_for, db, app) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        s.add(
+            Document(
+                doc_id="medical/knee",
+                collection="medical",
+                title="Knee <care>",
+                text="x",
+                content_hash="h",
+                n_chunks=2,
+            )
+        )
+    client = client_for("admin")
+    page = client.get("/admin/corpus?q=knee").get_data(as_text=True)
+    assert "Knee &lt;care&gt;" in page and "/admin/corpus/documents/medical/knee" in page
+    assert (
+        "Knee"
+        not in client.get("/admin/corpus?q=elbow")
+        .get_data(as_text=True)
+        .split('id="docs-title"')[1]
+    )
+    data = client.get("/api/admin/documents/medical/knee").get_json()
+    assert data["document"]["title"] == "Knee <care>" and data["chunks"] == []  # no index yet
+    assert client.get("/api/admin/documents?collection=legal").get_json()["total"] == 0
+
+
+def test_quality_figures_per_day_and_model_version(client_for, accounts, store_turn, db) -> None:  # type: ignore[no-untyped-def]
+    from assistant.storage.models import Message, ModelVersion
+
+    turn = store_turn(accounts["user"].id, flags=["missing_citation"])
+    with db.session() as s:
+        version = ModelVersion(name="base-v1", base_path="/m.gguf")
+        s.add(version)
+        s.flush()
+        s.get(Message, turn.answer_id).model_version_id = version.id
+        for rating in (1, 1, 1, -1):
+            s.add(Feedback(message_id=turn.answer_id, rating=rating))
+    client = client_for("admin")
+    data = client.get("/api/admin/quality?days=7").get_json()
+    assert len(data["days"]) == 7
+    today = data["days"][-1]
+    assert (today["questions"], today["thumbs_up"], today["thumbs_down"], today["flagged"]) == (
+        1,
+        3,
+        1,
+        1,
+    )
+    assert data["versions"] == [
+        {"version": "base-v1", "thumbs_up": 3, "thumbs_down": 1, "rate": 0.75}
+    ]
+    assert data["flag_reasons"] == {"missing_citation": 1}
+    page = client.get("/admin/quality").get_data(as_text=True)
+    assert page.count("<svg") == 3 and "base-v1 (4)" in page and "75%" in page
+
+
+def test_roles_change_with_an_audit_entry_and_the_last_admin_stays(
+    client_for, accounts, db
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for("admin")
+    user = accounts["user"]
+    changed = client.patch(f"/api/admin/users/{user.id}", json={"role": "reviewer"})
+    assert changed.status_code == 200 and changed.get_json()["role"] == "reviewer"
+    disabled = client.post(f"/admin/users/{user.id}", data={"role": "reviewer", "active": "0"})
+    assert disabled.status_code == 302
+    with db.session() as s:
+        assert s.get(User, user.id).is_active is False
+        details = [
+            e.details
+            for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "user.update"))
+        ]
+    assert details == [{"role": ["user", "reviewer"]}, {"active": [True, False]}]
+    last = client.patch(f"/api/admin/users/{accounts['admin'].id}", json={"role": "user"})
+    assert last.status_code == 409 and last.get_json()["error"] == "conflict"
+    log = client.get("/admin/audit?action=user.update").get_data(as_text=True)
+    assert log.count("<code>user.update</code>") == 2
+    assert client.get("/api/admin/audit?action=user.").get_json()["total"] == 2

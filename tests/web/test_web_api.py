@@ -66,3 +66,38 @@ def test_openapi_references_resolve_and_errors_share_one_schema(app: Flask) -> N
         "/AskRequest"
     )
     assert "text/event-stream" in doc["paths"]["/chat/ask"]["post"]["responses"]["200"]["content"]
+
+
+def test_openapi_merges_the_paths_a_blueprint_module_documents(app: Flask) -> None:
+    """Serving and the learning loop document their endpoints without editing openapi.py."""
+    import sys
+    import types
+
+    from flask import Blueprint
+
+    from web.openapi import collect, errors, json_response
+
+    module = types.ModuleType("tests_web_fake_blueprint")
+    module.OPENAPI_PATHS = {  # type: ignore[attr-defined]
+        "/v9/things": {
+            "get": {
+                "summary": "Things",
+                "responses": {
+                    "200": json_response({"$ref": "#/components/schemas/Thing"}, "ok"),
+                    **errors(401),
+                },
+            }
+        },
+        "/api/health": {"post": {"summary": "added beside the existing get", "responses": {}}},
+    }
+    module.OPENAPI_SCHEMAS = {"Thing": {"type": "object"}}  # type: ignore[attr-defined]
+    sys.modules[module.__name__] = module
+    try:
+        app.register_blueprint(Blueprint("fake_things", module.__name__))
+        doc = collect(app)
+    finally:
+        del sys.modules[module.__name__]
+    assert doc["paths"]["/v9/things"]["get"]["summary"] == "Things"
+    assert set(doc["paths"]["/api/health"]) == {"get", "post"}
+    assert doc["components"]["schemas"]["Thing"] == {"type": "object"}
+    assert "/api/review" in doc["paths"] and "/api/admin/users/{user_id}" in doc["paths"]

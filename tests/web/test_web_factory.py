@@ -98,7 +98,17 @@ EXTERNAL = re.compile(rb"(src|href)=\"(https?:)?//", re.IGNORECASE)
 
 @pytest.mark.parametrize(
     ("who", "path"),
-    [(None, "/login"), (None, "/no-such-page"), ("reviewer", "/review"), ("admin", "/admin")],
+    [
+        (None, "/login"),
+        (None, "/no-such-page"),
+        ("user", "/"),
+        ("reviewer", "/review"),
+        ("admin", "/admin"),
+        ("admin", "/admin/corpus"),
+        ("admin", "/admin/quality"),
+        ("admin", "/admin/users"),
+        ("admin", "/admin/audit"),
+    ],
 )
 def test_pages_have_no_inline_code_and_no_third_party_assets(
     client_for, who: str | None, path: str
@@ -117,3 +127,37 @@ def test_celery_is_attached_with_the_settings_broker(app: Flask, settings: Setti
     assert celery_app.conf.broker_url == settings.broker.url
     assert celery_app.conf.task_serializer == "json"
     assert celery_app.services is app.extensions["assistant"]
+
+
+FORM = re.compile(rb"<form\b[^>]*>.*?</form>", re.IGNORECASE | re.DOTALL)
+
+
+def test_every_post_form_carries_the_csrf_token(
+    csrf_app: Flask, accounts, login, store_turn
+) -> None:  # type: ignore[no-untyped-def]
+    from assistant.storage.models import ReviewItem
+
+    turn = store_turn(accounts["user"].id, flags=["missing_citation"])
+    with csrf_app.extensions["assistant"].db.session() as s:
+        s.add(ReviewItem(message_id=turn.answer_id, reasons=["missing_citation"]))
+    client = csrf_app.test_client()
+    token = re.search(
+        rb'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").data
+    )
+    assert token
+    response = client.post(
+        "/login",
+        data={
+            "email": accounts["admin"].email,
+            "password": accounts["admin"].password,
+            "csrf_token": token.group(1).decode(),
+        },
+    )
+    assert response.status_code == 302
+    posts = 0
+    for path in ("/", "/review", "/admin", "/admin/corpus", "/admin/users", "/admin/audit"):
+        for form in FORM.findall(client.get(path).data):
+            if b'method="post"' in form.lower():
+                posts += 1
+                assert b'name="csrf_token"' in form, (path, form[:200])
+    assert posts >= 6  # sign-out on every page, review decisions, uploads, accounts

@@ -123,3 +123,67 @@ def test_unknown_item_is_404(client_for) -> None:  # type: ignore[no-untyped-def
     response = client_for("reviewer").post("/review/424242", json={"action": "approve"})
     assert response.status_code == 404
     assert response.get_json()["error"] == "not_found"
+
+
+def _held(
+    db, store_turn, user_id: int, reason: str, collection: str = "medical"
+) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    from assistant.storage.models import Conversation
+
+    turn = store_turn(user_id, answer=f"Stored answer for {reason}.", flags=[reason])
+    with db.session() as s:
+        s.get(Conversation, turn.conversation_id).collection = collection
+        review = ReviewItem(message_id=turn.answer_id, reasons=[reason], held=True)
+        s.add(review)
+        s.flush()
+        return review.id, turn.conversation_id
+
+
+def test_queue_filters_by_reason_and_collection_with_counts(
+    client_for, accounts, store_turn, db
+) -> None:  # type: ignore[no-untyped-def]
+    _held(db, store_turn, accounts["user"].id, "low_retrieval_confidence", "medical")
+    _held(db, store_turn, accounts["user"].id, "pii_in_answer", "legal")
+    client = client_for("reviewer")
+    data = client.get("/api/review").get_json()
+    assert data["counts"]["by_reason"] == {"low_retrieval_confidence": 1, "pii_in_answer": 1}
+    assert data["counts"]["by_collection"] == {"legal": 1, "medical": 1}
+    by_reason = client.get("/api/review?reason=pii_in_answer").get_json()["items"]
+    assert [i["reasons"] for i in by_reason] == [["pii_in_answer"]]
+    by_collection = client.get("/api/review?collection=medical").get_json()["items"]
+    assert [i["collection"] for i in by_collection] == ["medical"]
+    html = client.get("/review?reason=pii_in_answer").get_data(as_text=True)
+    assert "Stored answer for pii_in_answer." in html
+    assert "Stored answer for low_retrieval_confidence." not in html
+    assert "1 shown of 2 waiting" in html
+
+
+@pytest.mark.parametrize(
+    ("action", "edited", "shown", "notice"),
+    [
+        ("approve", "", "Stored answer for r.", "approved by a reviewer"),
+        ("edit", "A reviewer's better answer.", "A reviewer's better answer.", "Corrected"),
+        ("reject", "", "", "withheld this answer"),
+    ],
+)
+def test_the_asker_sees_what_the_reviewer_decided(  # type: ignore[no-untyped-def]
+    client_for, accounts, store_turn, db, action, edited, shown, notice
+) -> None:
+    item_id, conversation_id = _held(db, store_turn, accounts["user"].id, "r")
+    user = client_for("user")
+    before = user.get(f"/api/conversations/{conversation_id}").get_json()["messages"][-1]
+    assert before["held"] is True and before["content"] == "" and before["review"] == "pending"
+    decided = client_for("reviewer").post(
+        f"/review/{item_id}", json={"action": action, "edited_answer": edited, "note": "n"}
+    )
+    assert decided.status_code == 200, decided.data
+    after = user.get(f"/api/conversations/{conversation_id}").get_json()["messages"][-1]
+    assert after["held"] is False and after["content"] == shown
+    assert (
+        after["review"] == {"approve": "approved", "edit": "edited", "reject": "rejected"}[action]
+    )
+    assert notice in user.get(f"/c/{conversation_id}").get_data(as_text=True)
+    with db.session() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == f"review.{action}")).one()
+        assert entry.details["held"] is True and entry.details["has_note"] is True
+        assert "n" not in entry.details.values()  # ids and states only, never free text

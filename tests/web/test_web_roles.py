@@ -7,7 +7,45 @@ from typing import Any
 
 import pytest
 
+from assistant.settings import Settings, WebSettings
+from web import create_app
+
 ROLES = (None, "user", "reviewer", "admin")
+
+
+# One app and one set of accounts for the whole matrix (about 150 cases): building an app
+# (migrations included) for each case would cost minutes. No case here changes what the
+# next one sees: refused requests, and accepted ones that change nothing.
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):  # type: ignore[no-untyped-def]
+    from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("roles"),
+        web=WebSettings(
+            admin_email=ADMIN_EMAIL,
+            admin_password=ADMIN_PASSWORD,
+            login_rate_limit="10000 per minute",
+            ask_rate_limit="10000 per minute",
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def app(settings):  # type: ignore[no-untyped-def]
+    app = create_app(settings)
+    app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
+    yield app
+    app.extensions["assistant"].close()
+
+
+@pytest.fixture(scope="module")
+def accounts(app):  # type: ignore[no-untyped-def]
+    from tests.web.conftest import make_accounts
+
+    return make_accounts(app.extensions["assistant"].db)
+
+
 MISSING = 999_999
 
 
@@ -56,6 +94,24 @@ ROUTES = [
         json={"message_id": MISSING, "rating": 1},
     ),
     Route("GET", "/api/jobs", (401, 403, 403, 200)),
+    Route("GET", f"/api/jobs/{MISSING}", (401, 403, 403, 404)),
+    Route("GET", "/api/review", (401, 403, 200, 200)),
+    Route("GET", "/admin/corpus", (302, 403, 403, 200)),
+    # An upload without files, and a re-index with nothing uploaded: refused with a message.
+    Route("POST", "/admin/corpus/upload", (302, 403, 403, 302), form={"collection": "medical"}),
+    Route("POST", "/admin/corpus/reindex", (302, 403, 403, 302), form={"collection": "medical"}),
+    Route("GET", "/admin/corpus/documents/no/such/doc", (302, 403, 403, 404)),
+    Route("GET", "/admin/quality", (302, 403, 403, 200)),
+    Route("GET", "/admin/users", (302, 403, 403, 200)),
+    Route("POST", f"/admin/users/{MISSING}", (302, 403, 403, 302), form={"role": "user"}),
+    Route("GET", "/admin/audit", (302, 403, 403, 200)),
+    Route("GET", "/api/admin/documents", (401, 403, 403, 200)),
+    Route("GET", "/api/admin/documents/no/such/doc", (401, 403, 403, 404)),
+    Route("POST", "/api/admin/reindex", (401, 403, 403, 400), json={"collection": "medical"}),
+    Route("GET", "/api/admin/quality", (401, 403, 403, 200)),
+    Route("GET", "/api/admin/users", (401, 403, 403, 200)),
+    Route("PATCH", f"/api/admin/users/{MISSING}", (401, 403, 403, 404), json={"role": "user"}),
+    Route("GET", "/api/admin/audit", (401, 403, 403, 200)),
     Route("GET", "/openapi.json", (200, 200, 200, 200)),
 ]
 
@@ -87,3 +143,37 @@ def test_every_route_is_in_the_matrix(app) -> None:  # type: ignore[no-untyped-d
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert served - covered == set()
+
+
+SECRET = "zebra-quartz-7319"
+
+
+def test_no_page_or_endpoint_shows_another_users_conversation(  # type: ignore[no-untyped-def]
+    client_for, accounts, store_turn
+) -> None:
+    """A user reads every GET route of the matrix and sees nothing of ``other``'s turns."""
+    theirs = store_turn(
+        accounts["other"].id,
+        question=f"My question {SECRET}",
+        answer=f"Their answer {SECRET}",
+        title=f"Title {SECRET}",
+        flags=["low_retrieval_confidence"],
+    )
+    mine = store_turn(accounts["user"].id, question="Mine", answer="My answer", title="Mine")
+    client = client_for("user")
+    for route in ROUTES:
+        if route.method != "GET":
+            continue
+        body = client.get(route.path).get_data(as_text=True)
+        assert SECRET not in body, route
+    for path in (f"/c/{theirs.conversation_id}", f"/api/conversations/{theirs.conversation_id}"):
+        response = client.get(path)
+        assert response.status_code == 404 and SECRET not in response.get_data(as_text=True)
+    assert SECRET not in client.get("/").get_data(as_text=True)
+    assert "My answer" in client.get(f"/c/{mine.conversation_id}").get_data(as_text=True)
+    feedback = client.post("/api/feedback", json={"message_id": theirs.answer_id, "rating": -1})
+    assert feedback.status_code == 404
+    ask = client.post(
+        "/api/ask", json={"question": "more?", "conversation_id": theirs.conversation_id}
+    )
+    assert ask.status_code == 404 and SECRET not in ask.get_data(as_text=True)

@@ -166,21 +166,79 @@
     return node;
   }
 
-  // The answer as text, with each [n] that names a known source turned into a button.
-  function renderAnswer(body, text, byNumber) {
-    body.replaceChildren();
-    const pattern = /\[(\d+)\]/g;
+  // Inline Markdown (**bold**, *italic*, `code`) and [n] citation buttons, as DOM nodes only:
+  // model text never reaches innerHTML, so markup in it stays visible text.
+  const INLINE = /\*\*([^*\n]+)\*\*|`([^`\n]+)`|\*([^*\s][^*\n]*)\*|\[(\d+)\]/g;
+
+  function renderInline(parent, text, byNumber) {
+    const pattern = new RegExp(INLINE.source, "g");
     let last = 0;
     let match = pattern.exec(text);
     while (match !== null) {
-      const c = byNumber.get(Number(match[1]));
-      if (c) {
-        body.append(text.slice(last, match.index), citationButton(c, match[0]));
+      let node = null;
+      if (match[4] !== undefined) {
+        const c = byNumber.get(Number(match[4]));
+        node = c ? citationButton(c, match[0]) : null;
+      } else if (match[1] !== undefined) {
+        node = el("strong", null, match[1]);
+      } else if (match[2] !== undefined) {
+        node = el("code", null, match[2]);
+      } else {
+        node = el("em", null, match[3]);
+      }
+      if (node) {
+        parent.append(text.slice(last, match.index), node);
         last = pattern.lastIndex;
       }
       match = pattern.exec(text);
     }
-    body.append(text.slice(last));
+    parent.append(text.slice(last));
+  }
+
+  // Block Markdown: paragraphs, bullet and numbered lists, headings (shown as bold lines).
+  function renderAnswer(body, text, byNumber) {
+    body.replaceChildren();
+    let paragraph = [];
+    let list = null;
+    function flush() {
+      if (paragraph.length) {
+        const p = el("p");
+        renderInline(p, paragraph.join(" "), byNumber);
+        body.append(p);
+        paragraph = [];
+      }
+    }
+    for (const raw of String(text).replace(/\r\n?/g, "\n").split("\n")) {
+      const line = raw.trim();
+      const item = /^(?:([-*\u2022])|\d{1,3}[.)])\s+(.*)$/.exec(line);
+      const heading = /^#{1,6}\s+(.*)$/.exec(line);
+      if (!line) {
+        flush();
+        list = null;
+      } else if (item) {
+        flush();
+        const tag = item[1] ? "ul" : "ol";
+        if (!list || list.tagName.toLowerCase() !== tag) {
+          list = el(tag, "md-list");
+          body.append(list);
+        }
+        const li = el("li");
+        renderInline(li, item[2], byNumber);
+        list.append(li);
+      } else if (heading) {
+        flush();
+        list = null;
+        const p = el("p", "md-heading");
+        const strong = el("strong");
+        renderInline(strong, heading[1], byNumber);
+        p.append(strong);
+        body.append(p);
+      } else {
+        list = null;
+        paragraph.push(line);
+      }
+    }
+    flush();
   }
 
   function renderSources(li, byNumber) {
@@ -400,6 +458,64 @@
     }
   });
 
+  // ---- held answers: poll until a reviewer has decided ----
+
+  const HELD_POLL_MS = Number(app.dataset.heldPollMs) || 5000;
+  let heldTimer = null;
+
+  function releaseHeld(li, m) {
+    li.classList.remove("held");
+    for (const old of li.querySelectorAll(".notice")) {
+      old.remove();
+    }
+    const body = li.querySelector(".message-body");
+    if (m.review === "rejected" || !m.content) {
+      body.replaceChildren();
+      li.append(el("p", "notice notice-rejected",
+        "A reviewer withheld this answer. Rephrase the question or ask a professional."));
+    } else {
+      const byNumber = citationMap(m.citations);
+      renderAnswer(body, String(m.content), byNumber);
+      renderSources(li, byNumber);
+      li.append(el("p", "notice notice-reviewed", m.review === "edited"
+        ? "Corrected by a reviewer before it was shown."
+        : "Checked and approved by a reviewer."));
+      addFeedback(li, Number(m.id), m.rating === undefined ? null : m.rating);
+    }
+    announcer.textContent = "A held answer was reviewed.";
+  }
+
+  function watchHeld() {
+    if (heldTimer !== null || conversationId === null) {
+      return;
+    }
+    heldTimer = window.setTimeout(async function () {
+      heldTimer = null;
+      if (!messages.querySelector(".message.assistant.held")) {
+        return;
+      }
+      try {
+        const response = await fetch("/api/conversations/" + Number(conversationId), {
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+        });
+        if (response.ok) {
+          const data = await response.json();
+          for (const m of data.messages || []) {
+            const li = messages.querySelector(
+              '.message.assistant.held[data-message-id="' + Number(m.id) + '"]');
+            if (li && !m.held) {
+              releaseHeld(li, m);
+            }
+          }
+        }
+      } catch (e) {
+        // Try again on the next round.
+      }
+      watchHeld();
+    }, HELD_POLL_MS);
+  }
+
   // ---- asking ----
 
   function rememberConversation(id, title) {
@@ -439,6 +555,9 @@
     renderNotices(li, data);
     if (data.answer) {
       addFeedback(li, Number(data.message_id), null);
+    }
+    if (data.held) {
+      li.classList.add("held");
     }
   }
 
@@ -483,6 +602,9 @@
           finished = true;
           finishAnswer(li, data, sources);
           rememberConversation(Number(data.conversation_id), text);
+          if (data.held) {
+            watchHeld();
+          }
           announcer.textContent = data.held ? "The answer is held for review." : "Answer ready.";
         } else if (kind === "error") {
           finished = true;
@@ -540,5 +662,6 @@
       addFeedback(li, Number(li.dataset.messageId), rating);
     }
   }
+  watchHeld();
   scrollToEnd();
 })();

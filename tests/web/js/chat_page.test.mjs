@@ -36,7 +36,7 @@ function page(conversationId) {
   doc.root.append(
     build(doc, ["head", {}, ["meta", { name: "csrf-token", content: TOKEN }]]),
     build(doc, ["body", {},
-      ["div", { id: "chat-app", class: "chat-layout", "data-conversation-id": conversationId || "" },
+      ["div", { id: "chat-app", class: "chat-layout", "data-conversation-id": conversationId || "", "data-held-poll-ms": "20" },
         ["nav", { class: "sidebar" },
           ["ul", { id: "conversation-list" },
             conversationId
@@ -118,7 +118,7 @@ function texts(element) {
   const doc = page("1");
   run(doc, () => jsonResponse(404, {}));
   const answer = doc.querySelectorAll(".message.assistant")[0];
-  const body = answer.querySelector(".message-body");
+  const body = answer.querySelector(".message-body").querySelector("p");
   check(
     JSON.stringify(texts(body)) === JSON.stringify(["Ice it ", "<button>[1]", " and rest [3]."]),
     "server-rendered answer: [1] becomes a button, unknown [3] stays text: " + JSON.stringify(texts(body))
@@ -238,13 +238,24 @@ function texts(element) {
 // ---- 3. a new conversation appears in the sidebar and the address ----
 {
   const doc = page("");
-  const { history } = run(doc, () =>
-    sseResponse([
+  let polls = 0;
+  const { history } = run(doc, (request) => {
+    if (String(request.url).startsWith("/api/conversations/")) {
+      polls += 1;
+      // Held on the first poll, approved by a reviewer on the second.
+      const released = polls > 1;
+      return jsonResponse(200, { id: 5, messages: [
+        { id: 3, role: "user", content: "A new question", citations: [], held: false },
+        { id: 4, role: "assistant", content: released ? "Approved **text** [1]." : "", citations: [CITATIONS[0]],
+          held: !released, review: released ? "approved" : "pending", rating: null },
+      ] });
+    }
+    return sseResponse([
       ["sources", { citations: [] }],
       ["token", { text: "Held." }],
       ["done", { message_id: 4, conversation_id: 5, answer: "", citations: [], flagged: true, flags: ["unsafe"], held: true }],
-    ], 3)
-  );
+    ], 3);
+  });
   doc.getElementById("question").value = "A new question";
   doc.getElementById("ask-form").requestSubmit();
   await settle(() => doc.getElementById("announcer").textContent !== "", "the answer");
@@ -256,6 +267,13 @@ function texts(element) {
   const li = doc.querySelectorAll(".message.assistant")[0];
   check(li.querySelector(".notice-held") !== null, "a held answer says it is held for review");
   check(li.querySelector(".feedback") === null, "no thumbs on an answer that is not shown");
+  await settle(() => li.querySelector(".notice-reviewed") !== null, "the approved answer");
+  check(polls === 2, "polled until the reviewer decided, then stopped: " + polls);
+  const shown = li.querySelector(".message-body").querySelector("p");
+  check(JSON.stringify(texts(shown)) === JSON.stringify(["Approved ", "<strong>text", " ", "<button>[1]", "."]),
+    "the approved answer appears, Markdown as nodes: " + JSON.stringify(texts(shown)));
+  check(li.querySelector(".notice-held") === null, "the held notice goes away");
+  check(li.querySelector(".feedback") !== null, "thumbs appear on the approved answer");
 }
 
 // ---- 4. a refused question and a broken stream ----

@@ -1,0 +1,106 @@
+"""Rate limits on signing in (per address) and asking (per account), with Retry-After."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+
+from assistant.settings import Settings, WebSettings
+from assistant.users import create_user
+from web import create_app
+
+
+@pytest.fixture
+def limited(tmp_path) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
+    app = create_app(
+        Settings(
+            data_dir=tmp_path,
+            web=WebSettings(
+                admin_email="admin@example.org",
+                admin_password="admin-password-1",
+                login_rate_limit="3 per minute",
+                ask_rate_limit="2 per minute",
+            ),
+        )
+    )
+    app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
+    yield app
+    app.extensions["assistant"].close()
+
+
+def test_sign_in_attempts_are_limited_per_address(limited: Flask) -> None:
+    client = limited.test_client()
+    for _ in range(3):
+        assert (
+            client.post("/login", data={"email": "x@example.org", "password": "p"}).status_code
+            == 200
+        )
+    refused = client.post(
+        "/login", data={"email": "admin@example.org", "password": "admin-password-1"}
+    )
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "Sign out" not in refused.get_data(as_text=True)
+    assert client.get("/login").status_code == 200  # reading the form is not an attempt
+    other = limited.test_client()
+    elsewhere = other.post(
+        "/login",
+        data={"email": "admin@example.org", "password": "admin-password-1"},
+        environ_base={"REMOTE_ADDR": "10.0.0.9"},
+    )
+    assert elsewhere.status_code == 302
+
+
+def test_questions_are_limited_per_account(limited: Flask) -> None:
+    db = limited.extensions["assistant"].db
+    create_user(db, "a@example.org", "a-password-1", "user")
+    create_user(db, "b@example.org", "b-password-1", "user")
+
+    def signed_in(email: str, password: str):  # type: ignore[no-untyped-def]
+        client = limited.test_client()
+        assert client.post("/login", data={"email": email, "password": password}).status_code == 302
+        return client
+
+    a = signed_in("a@example.org", "a-password-1")
+    # Empty questions are refused by validation, but they still count as asking.
+    assert a.post("/api/ask", json={"question": ""}).status_code == 400
+    assert a.post("/chat/ask", json={"question": ""}).status_code == 400
+    limited_answer = a.post("/api/ask", json={"question": ""})
+    assert limited_answer.status_code == 429
+    assert limited_answer.get_json()["error"] == "too_many_requests"
+    assert "Retry-After" in limited_answer.headers
+    b = signed_in("b@example.org", "b-password-1")  # same address, another account
+    assert b.post("/api/ask", json={"question": ""}).status_code == 400
+
+
+@pytest.mark.redis
+def test_limits_in_redis_are_shared_between_server_processes(tmp_path, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    import redis
+
+    # A database of its own: the counts of an earlier run are flushed, nothing else.
+    storage = redis_url.rsplit("/", 1)[0] + "/14"
+    redis.Redis.from_url(storage).flushdb()
+    # Two apps on one database and one Redis stand for two server processes.
+    web = WebSettings(
+        admin_email="admin@example.org",
+        admin_password="admin-password-1",
+        login_rate_limit="2 per minute",
+        rate_limit_storage=storage,
+        secret_key=uuid.uuid4().hex,
+    )
+    apps = [create_app(Settings(data_dir=tmp_path, web=web)) for _ in range(2)]
+    try:
+        for app in apps:
+            app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
+        wrong = {"email": "admin@example.org", "password": "wrong-password"}
+        assert apps[0].test_client().post("/login", data=wrong).status_code == 200
+        assert apps[1].test_client().post("/login", data=wrong).status_code == 200
+        assert apps[0].test_client().post("/login", data=wrong).status_code == 429
+        assert apps[1].test_client().post("/login", data=wrong).status_code == 429
+    finally:
+        for app in apps:
+            app.extensions["assistant"].close()
+        redis.Redis.from_url(storage).flushdb()
