@@ -58,6 +58,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from assistant.answer_evaluation import answer_cases
+    from assistant.errors import AssistantError
     from assistant.pipeline import AnswerPipeline
     from assistant.prompts import attribute_sentences, cited_numbers
     from assistant.services import Services
@@ -76,7 +77,12 @@ def main() -> None:
     cases = answer_cases(args.qa, args.limit)
     for case in cases:
         captured.clear()
-        services.pipeline.answer(case.question, args.collection, use_cache=False)
+        try:
+            services.pipeline.answer(case.question, args.collection, use_cache=False)
+        except AssistantError as exc:  # e.g. a timeout on a loaded machine: skip the question
+            print(f"skipped a question: {exc.code}", file=sys.stderr)
+        if not captured:
+            continue
         raw, sources = captured[-1]
         by_n = {s.n: s.hit.chunk.doc_id for s in sources}
         for name, attribute in (("old", old_attribution), ("new", attribute_sentences)):
