@@ -113,6 +113,38 @@ ROUTES = [
     Route("PATCH", f"/api/admin/users/{MISSING}", (401, 403, 403, 404), json={"role": "user"}),
     Route("GET", "/api/admin/audit", (401, 403, 403, 200)),
     Route("GET", "/openapi.json", (200, 200, 200, 200)),
+    # The learning loop's control room: admins only. Bad input so that nothing starts, but
+    # building a dataset is accepted (it queues a job no worker here runs).
+    Route("GET", "/admin/training", (302, 403, 403, 200)),
+    Route("POST", "/admin/training/datasets", (302, 403, 403, 302)),
+    Route("POST", "/admin/training/runs", (302, 403, 403, 302), form={"epochs": "many"}),
+    Route("POST", f"/admin/training/models/{MISSING}/promote", (302, 403, 403, 302)),
+    Route("POST", "/admin/training/rollback", (302, 403, 403, 302), form={"version_id": "x"}),
+    Route("POST", "/admin/training/schedule", (302, 403, 403, 302), form={"interval_minutes": "x"}),
+    Route("GET", f"/admin/training/datasets/{MISSING}/alpaca", (302, 403, 403, 404)),
+    Route("GET", f"/admin/training/runs/{MISSING}/loss.svg", (302, 403, 403, 404)),
+    Route("GET", "/api/training/datasets", (401, 403, 403, 200)),
+    Route("POST", "/api/training/datasets", (401, 403, 403, 202), json={}),
+    Route("GET", "/api/training/runs", (401, 403, 403, 200)),
+    Route("POST", "/api/training/runs", (401, 403, 403, 400), json={"bogus": 1}),
+    Route("GET", f"/api/training/runs/{MISSING}", (401, 403, 403, 404)),
+    Route("GET", f"/api/training/runs/{MISSING}/loss", (401, 403, 403, 404)),
+    Route("GET", "/api/training/models", (401, 403, 403, 200)),
+    Route("POST", f"/api/training/models/{MISSING}/promote", (401, 403, 403, 404), json={}),
+    Route("POST", "/api/training/rollback", (401, 403, 403, 400), json={"version_id": "x"}),
+    Route("GET", "/api/training/schedule", (401, 403, 403, 200)),
+    Route("PUT", "/api/training/schedule", (401, 403, 403, 400), json={"bogus": 1}),
+    # The OpenAI-compatible API takes bearer tokens only: a signed-in browser session is not
+    # enough, whatever its role.
+    Route("GET", "/v1/models", (401, 401, 401, 401)),
+    Route(
+        "POST",
+        "/v1/chat/completions",
+        (401, 401, 401, 401),
+        json={"messages": [{"role": "user", "content": "hi"}]},
+    ),
+    # Prometheus scrapes without a session; the figures hold no user text.
+    Route("GET", "/metrics", (200, 200, 200, 200)),
 ]
 
 
@@ -123,7 +155,9 @@ def test_role_matrix(client_for, route: Route, role: str | None) -> None:  # typ
     client = client_for(role)
     response = client.open(route.path, method=route.method, json=route.json, data=route.form)
     assert response.status_code == expected, response.data[:300]
-    if expected == 401:
+    if expected == 401 and route.path.startswith("/v1/"):
+        assert response.get_json()["error"]["type"] == "authentication_error"
+    elif expected == 401:
         assert response.get_json()["error"] == "unauthorized"
     if expected == 403:
         assert b"forbidden" in response.data.lower()
