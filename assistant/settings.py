@@ -188,7 +188,7 @@ class LLMSettings(BaseModel):
         description="Longest wait for the model before a request is refused with a 503.",
     )
     request_timeout_s: float = Field(
-        default=120.0,
+        default=300.0,
         gt=0,
         le=3600,
         description="Longest generation of one answer; it is stopped past this.",
