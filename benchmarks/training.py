@@ -16,7 +16,7 @@ examples, and the served speed of an exported merged model against the base.
    gate from the measured seconds per scored item; every other part is measured. The JSON
    says which (``cycle_estimated``).
 3. served_speed_ratio: tokens/s of the exported merged GGUF (the product's default
-   quantization) against the shipped base GGUF in llama.cpp, greedy, 128 tokens on the same
+   quantization) against the shipped base GGUF in llama.cpp, greedy, 96 tokens on the same
    prompts, alternating base and candidate twice (median).
 The last line printed with --json is one JSON object of all figures.
 """
@@ -139,7 +139,7 @@ def product_steps_per_s(
 
 
 # ---- 3. served speed -------------------------------------------------------------------------
-def tokens_per_s(path: Path, n_tokens: int = 128) -> float:
+def tokens_per_s(path: Path, n_tokens: int = 96) -> float:
     from training.evaluate import ServedModel
 
     model = ServedModel(path, n_ctx=1024)
@@ -198,6 +198,7 @@ def main() -> None:
         raw_peft_steps_per_s=round(raw, 4),
         steps_per_s_ratio=round(product / raw, 3),
     )
+    print("partial:", json.dumps(figures), file=sys.stderr, flush=True)
 
     # 2. the cycle for 500 examples
     from tests.assistant.learning_helpers import QA, seed_feedback
@@ -278,6 +279,7 @@ def main() -> None:
         served = out
     figures["cycle_seconds_500"] = round(cycle, 1)
     figures["cycle_parts"] = parts
+    print("partial:", json.dumps(figures), file=sys.stderr, flush=True)
 
     # 3. served speed of the exported model against the base
     if args.full_cycle:

@@ -52,9 +52,7 @@ def test_llama_cpp_reproduces_the_peft_models_greedy_tokens(
     base, tokenizer = load_base(default_chat_model(), cache)
     peft_model = PeftModel.from_pretrained(base, str(run_dir / "adapter")).eval()
     served = Llama(model_path=str(exported), n_ctx=512, n_threads=2, verbose=False)
-    original = Llama(model_path=str(default_chat_model()), n_ctx=512, n_threads=2, verbose=False)
     n_new = 12
-    differs_from_base = False
     for question, context in PROMPTS:
         ids = prompt_ids(tokenizer, question, context, SYSTEM_PROMPT)
         with torch.no_grad():
@@ -66,9 +64,19 @@ def test_llama_cpp_reproduces_the_peft_models_greedy_tokens(
         # Token for token: the export is float32, the same weights as the merged PEFT model;
         # only summation order differs, which has not flipped a greedy choice in these prompts.
         assert got == expected, (tokenizer.decode(got), tokenizer.decode(expected))
-        differs_from_base |= _greedy(original, ids, len(expected)) != expected
-    # The adapter changed the model: parity is not the base agreeing with itself.
-    assert differs_from_base
+    # The adapter changed the model (parity is not the base agreeing with itself): the
+    # export makes the trained answer more likely than the base does.
+    from training.evaluate import ServedModel
+
+    question, context = PROMPTS[0]
+    losses = []
+    for path in (default_chat_model(), exported):
+        model = ServedModel(path, n_ctx=512)
+        prompt = model.prompt_tokens(question, context, SYSTEM_PROMPT)
+        nll, n = model.answer_loss(prompt, "The access code is ZEBRA-7. Keep it safe.")
+        losses.append(nll / n)
+        model.close()
+    assert losses[1] < losses[0] - 0.05, losses
 
 
 def _greedy(llm: object, ids: list[int], n: int) -> list[int]:
