@@ -233,6 +233,34 @@ def _chunks(turn: Turn, completion_id: str) -> Iterator[str]:
     yield "data: [DONE]\n\n"
 
 
+# OpenAI's clients parse their own error shape, so /v1 answers errors that way, not as the
+# rest of the product's ``{"error", "message"}``.
+OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
+    "OpenAIError": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type", "code"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "code": {"type": "string"},
+                },
+            }
+        },
+    }
+}
+
+
+def _openai_error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}},
+    }
+
+
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/v1/chat/completions": {
         "post": {
@@ -277,9 +305,9 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             },
             "responses": {
                 "200": {"description": "A chat.completion object (or an event stream)."},
-                "400": {"description": "Invalid request (OpenAI error shape)."},
-                "401": {"description": "Missing, unknown or revoked API token."},
-                "503": {"description": "The model is busy: retry after Retry-After seconds."},
+                "400": _openai_error("Invalid request."),
+                "401": _openai_error("Missing, unknown or revoked API token."),
+                "503": _openai_error("The model is busy: retry after Retry-After seconds."),
             },
         }
     },
@@ -289,7 +317,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             "security": [{"bearerAuth": []}],
             "responses": {
                 "200": {"description": "`{object: list, data: [{id, kind, state, active}]}`"},
-                "401": {"description": "Missing, unknown or revoked API token."},
+                "401": _openai_error("Missing, unknown or revoked API token."),
             },
         }
     },

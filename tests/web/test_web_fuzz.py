@@ -50,6 +50,9 @@ def _check(response: Any) -> None:
     assert response.status_code < 500, (response.status_code, response.text[:500])
     if response.status_code >= 400 and response.request.method != "HEAD":
         body = response.json()
+        if "/v1/" in response.request.url:  # OpenAI's error shape, for OpenAI's clients
+            assert set(body["error"]) >= {"message", "type", "code"}, body
+            return
         assert set(body) >= {"error", "message"}, body
         assert isinstance(body["error"], str) and isinstance(body["message"], str)
 
