@@ -145,6 +145,8 @@ def ask(ctx: click.Context, question: str, collection: str | None, as_json: bool
 
     services = services_of(ctx)
     question, collection = validate_question(services.settings, question, collection)
+    # The answer cache and the model registry live in the database.
+    services.db.upgrade()
     guard = services.input_guard.check(question)
     if not guard.allowed:
         # The input guard answers instead of the model (emergency, injection, out of scope).
