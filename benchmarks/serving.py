@@ -157,6 +157,20 @@ def histogram_quantile(metrics_text: str, name: str, q: float) -> float | None:
     return None
 
 
+def queue_wait_p95(metrics_text: str) -> dict[str, float | None]:
+    """The p95 queue wait; past the histogram's last finite bucket only a lower bound is
+    known, reported as ``..._above_s`` (JSON has no Infinity)."""
+    p95 = histogram_quantile(metrics_text, "assistant_queue_wait_seconds", 0.95)
+    if p95 is None or p95 != float("inf"):
+        return {"load_queue_wait_p95_s": p95}
+    bounds = [
+        float(line.split('le="')[1].split('"')[0])
+        for line in metrics_text.splitlines()
+        if line.startswith("assistant_queue_wait_seconds_bucket") and 'le="+Inf"' not in line
+    ]
+    return {"load_queue_wait_p95_s": None, "load_queue_wait_p95_above_s": max(bounds, default=0)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=None, help="Data folder with an index.")
@@ -427,9 +441,7 @@ def main() -> None:
             load_requests=len(results),
             load_errors=len(errors),
             load_incomplete_streams=incomplete,
-            load_queue_wait_p95_s=histogram_quantile(
-                metrics_text, "assistant_queue_wait_seconds", 0.95
-            ),
+            **queue_wait_p95(metrics_text),
             load_aggregate_tokens_per_s=round(tokens / wall, 2),
             raw_single_stream_tokens_per_s=round(raw_single_tps, 2),
             load_tokens_per_s_ratio=round(tokens / wall / raw_single_tps, 3)
