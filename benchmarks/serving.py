@@ -144,9 +144,9 @@ def histogram_quantile(metrics_text: str, name: str, q: float) -> float | None:
     buckets = []
     for line in metrics_text.splitlines():
         if line.startswith(f"{name}_bucket"):
-            bound = line.split('le="')[1].split('"')[0]
+            label = line.split('le="')[1].split('"')[0]
             buckets.append(
-                (float("inf") if bound == "+Inf" else float(bound), float(line.split()[-1]))
+                (float("inf") if label == "+Inf" else float(label), float(line.split()[-1]))
             )
     if not buckets or buckets[-1][1] == 0:
         return None
@@ -155,6 +155,18 @@ def histogram_quantile(metrics_text: str, name: str, q: float) -> float | None:
         if count >= q * total:
             return bound
     return None
+
+
+def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The product (web only, no worker, no ingest) on a loopback port."""
+    command = [sys.executable, "-m", "assistant.cli", "serve", "--no-worker", "--no-ingest"]
+    return subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=str(ROOT),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def queue_wait_p95(metrics_text: str) -> dict[str, float | None]:
@@ -260,24 +272,7 @@ def main() -> None:
         ASSISTANT_WEB__THREADS=str(max(8, args.clients + 4)),
         ASSISTANT_LOG_LEVEL="WARNING",
     )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "assistant.cli",
-            "serve",
-            "--no-worker",
-            "--no-ingest",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=str(ROOT),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_server(port, env)
     url = f"http://127.0.0.1:{port}"
     figures: dict[str, Any] = {}
     try:
@@ -368,24 +363,7 @@ def main() -> None:
         server.terminate()
         server.wait(30)
         env["ASSISTANT_LLM__MAX_TOKENS"] = str(args.load_max_tokens)
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "assistant.cli",
-                "serve",
-                "--no-worker",
-                "--no-ingest",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            cwd=str(ROOT),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = start_server(port, env)
         while True:
             try:
                 if client.get(f"{url}/api/health").status_code == 200:
