@@ -41,9 +41,15 @@ def ingest_paths(
         raise InvalidInput(f"unknown collection {collection!r} (known: {known})")
     documents: list[Document] = []
     errors: list[str] = []
-    for item in load_paths(paths, collection):
+    known = services.settings.collections
+    for item in load_paths(paths, collection, known):
         if isinstance(item, LoadError):
             errors.append(str(item))
+        elif item.collection not in known:
+            errors.append(
+                f"{item.doc_id}: unknown collection {item.collection!r} (known: "
+                f"{', '.join(known)}); pass one, or put the file in a folder named after one"
+            )
         else:
             documents.append(item)
     for error in errors:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +39,15 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
             yield path
 
 
-def load_paths(paths: list[Path], collection: str | None) -> Iterator[Document | LoadError]:
-    """Documents from every file; ``collection`` overrides what the file or folder says."""
+def load_paths(
+    paths: list[Path], collection: str | None, known: Collection[str] = ()
+) -> Iterator[Document | LoadError]:
+    """Documents from every file; ``collection`` overrides what the file or folder says.
+
+    A JSONL record's own ``collection`` counts only when it is one of ``known`` (if given):
+    datasets use the key for other things (MedQuAD names its source site there, e.g.
+    "CancerGov"), and a document filed under an unknown collection could never be found.
+    """
     for path in iter_files(paths):
         if not path.exists():
             yield LoadError(str(path), "no such file")
@@ -52,7 +59,7 @@ def load_paths(paths: list[Path], collection: str | None) -> Iterator[Document |
         default_collection = collection or _collection_from_path(path)
         try:
             if suffix == ".jsonl":
-                yield from _load_jsonl(path, collection, default_collection)
+                yield from _load_jsonl(path, collection, default_collection, known)
             else:
                 yield _load_single(path, default_collection)
         except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -64,7 +71,9 @@ def _collection_from_path(path: Path) -> str:
     return path.parent.name or "default"
 
 
-def _load_jsonl(path: Path, override: str | None, default: str) -> Iterator[Document | LoadError]:
+def _load_jsonl(
+    path: Path, override: str | None, default: str, known: Collection[str]
+) -> Iterator[Document | LoadError]:
     with path.open(encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -85,11 +94,14 @@ def _load_jsonl(path: Path, override: str | None, default: str) -> Iterator[Docu
             if not isinstance(text, str) or not text.strip():
                 yield LoadError(where, "missing non-empty string field 'text'")
                 continue
+            own = record.get("collection")
+            if not isinstance(own, str) or not own or (known and own not in known):
+                own = default
             yield Document(
                 doc_id=doc_id.strip(),
                 title=str(record.get("title") or doc_id).strip(),
                 text=text,
-                collection=override or str(record.get("collection") or default),
+                collection=override or own,
                 source_url=str(record.get("source_url") or ""),
             )
 

@@ -74,6 +74,13 @@ def test_bad_files_are_reported_and_good_ones_still_ingested(
     assert report.documents_added == 1 and len(report.errors) == 2
     with pytest.raises(InvalidInput, match="unknown collection"):
         ingest_paths(fresh_services, [good], "astrology")
+    # A file outside any collection's folder, with no collection given: a clear error.
+    stray = tmp_path / "downloads" / "notes.md"
+    stray.parent.mkdir()
+    stray.write_text("# Notes\n\nSome text about asthma care at home.\n")
+    report = ingest_paths(fresh_services, [stray], None)
+    assert report.documents_added == 0
+    assert any("unknown collection 'downloads'" in e for e in report.errors), report.errors
 
 
 def test_delete_removes_from_index_and_registry(fresh_services, tmp_path: Path) -> None:

@@ -65,3 +65,17 @@ def test_folder_collection_comes_from_its_name(tmp_path: Path) -> None:
     (folder / "a.txt").write_text("Some contract text.")
     (document,) = list(load_paths([folder], None))
     assert isinstance(document, Document) and document.collection == "legal"
+
+
+def test_a_records_own_collection_counts_only_when_known(tmp_path: Path) -> None:
+    folder = tmp_path / "medical"
+    folder.mkdir()
+    records = [
+        {"id": "a", "text": "Asthma care.", "collection": "CancerGov"},  # MedQuAD's source site
+        {"id": "b", "text": "A lease clause.", "collection": "legal"},
+        {"id": "c", "text": "No collection of its own."},
+    ]
+    path = folder / "mixed.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    found = {d.doc_id: d.collection for d in load_paths([path], None, ("medical", "legal"))}
+    assert found == {"a": "medical", "b": "legal", "c": "medical"}
