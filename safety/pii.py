@@ -65,6 +65,9 @@ _NUMERIC = {
     "NPI",
     "IBAN_CODE",
 }
+# A "domain" with no scheme, no www and no path whose last label is a capitalised word:
+# the end of one sentence and the start of the next, missing their space.
+_SENTENCE_JOIN = re.compile(r"(?!www\.)[^\s/:@]+\.[A-Z][a-z]+")
 PSEUDONYM = re.compile(r"<(?P<entity>[A-Z_]+):(?P<cipher>[A-Za-z0-9+/=_-]{16,})>")
 
 
@@ -285,6 +288,12 @@ class PIIScrubber:
             for r in results
             if _recognizer(r) != "GivenNameRecognizer"
             or analysed[r.start : r.end].split()[0].casefold() not in self._word_names
+        ]
+        # Two sentences run together ("asthma.The cause") are not a web address.
+        results = [
+            r
+            for r in results
+            if r.entity_type != "URL" or not _SENTENCE_JOIN.fullmatch(text[r.start : r.end])
         ]
         found = [PIISpan(r.start, r.end, r.entity_type, float(r.score)) for r in results]
         found = [s for s in found if text[s.start : s.end].strip()]

@@ -39,8 +39,19 @@ def test_text_without_personal_data_is_unchanged(shared_models) -> None:
         "Take 2 tablets of 500 mg three times a day since 2019?",
         "Can my employer fire me for being pregnant under the Civil Rights Act?",
         "What are the symptoms of Parkinson's disease?",
+        # Sentences the model ran together are not web addresses.
+        "It can trigger asthma.The cause is often an allergy.Treatment helps.",
     ):
         assert shared_models.scrubber.scrub(text) == text
+
+
+def test_web_addresses_are_still_found(shared_models) -> None:
+    for text, value in (
+        ("See my blog at https://jane-doe.example.net/about for more.", "jane-doe.example.net"),
+        ("My page is www.whitcombe-family.org.", "whitcombe-family.org"),
+        ("Write to whitcombefamily.org about it.", "whitcombefamily.org"),
+    ):
+        assert value not in shared_models.scrubber.scrub(text), text
 
 
 def test_domain_identifiers_are_found(shared_models) -> None:
