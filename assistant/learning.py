@@ -397,7 +397,7 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
         raise InvalidInput("no dataset yet: build one from reviewed feedback first")
     quantization = params.get("quantization", learning.quantization)
 
-    with Lease(db, TRAINING_LOCK, ttl_s=learning.lock_ttl_s, job_id=job_id):
+    with Lease(db, TRAINING_LOCK, ttl_s=learning.lock_ttl_s, job_id=job_id) as lease:
         if not jobs.start_job(db, job_id):
             return dict(job.result)
         clean_partial_files(services)
@@ -410,6 +410,7 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
         last_write = [0.0]
 
         def on_step(step: int, total: int, loss: float, eta: float) -> None:
+            lease.check()  # a run that lost its lease stops at the next step
             now = time.monotonic()
             if now - last_write[0] < 1.0 and step < total:
                 return
@@ -444,6 +445,7 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
             }
         else:
             run_summary = {"reused_run": True}
+        lease.check()
         _update_job(db, job_id, 0.68, "exporting the merged model to GGUF", run_summary)
         out = models_dir(services) / f"{candidate_name(job_id)}.gguf"
         if not out.is_file():
@@ -455,6 +457,7 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
                 quantization=quantization,
                 threads=settings.llm.n_threads,
             )
+        lease.check()
         _update_job(db, job_id, 0.75, "evaluating the candidate against the active model", {})
         sets = {
             "validation": items_from_examples(validation[: learning.eval_validation_limit]),
@@ -475,6 +478,7 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
             "compared_with": {"id": active.id, "name": active.name},
             "loss_curve": str(run_dir / "loss_curve.json"),
         }
+        lease.check()
         version = _register_once(services, job_id, out, metrics, dataset.id, active.id)
         if decision.promote:
             registry.activate_version(db, version.id, job.created_by, reason="promote")

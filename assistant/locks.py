@@ -36,6 +36,10 @@ class LockBusy(Conflict):
         self.job_id = job_id
 
 
+class LeaseLost(Conflict):
+    """Another owner took the lease over (ours expired): the work under it must stop."""
+
+
 @dataclass(frozen=True)
 class LockInfo:
     name: str
@@ -137,6 +141,12 @@ class Lease:
         self._thread = threading.Thread(target=self._renew, name=f"lease-{self.name}", daemon=True)
         self._thread.start()
         return self
+
+    def check(self) -> None:
+        """Raise LeaseLost once the lease has been taken over; call it between work steps,
+        so that a run whose lease expired (a paused or partitioned worker) writes nothing."""
+        if self.lost.is_set():
+            raise LeaseLost(f"the {self.name} lease was taken over by another worker")
 
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl_s / 3):

@@ -122,11 +122,18 @@ def train_task(self: Any, job_id: int) -> dict[str, Any]:
 
 def run_training_job(services: Any, job_id: int) -> dict[str, Any]:
     from assistant import learning
-    from assistant.locks import LockBusy
+    from assistant.locks import LeaseLost, LockBusy, holder
 
     try:
         return learning.train_and_evaluate(services, job_id)
     except (LockBusy, *TRANSIENT):
+        raise
+    except LeaseLost:
+        # Another worker holds the lease now; if it runs this very job, the job is its own.
+        live = holder(services.db, learning.TRAINING_LOCK)
+        if live is None or live.job_id != job_id:
+            lost = "stopped: the training lease was lost to another worker"
+            jobs.finish_job(services.db, job_id, {}, error=lost)
         raise
     except Exception as exc:
         logger.exception("training job %s failed", job_id)

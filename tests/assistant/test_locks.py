@@ -10,7 +10,7 @@ import pytest
 
 from assistant import jobs, learning
 from assistant.errors import InvalidInput
-from assistant.locks import Lease, LockBusy, acquire, holder, release, renew
+from assistant.locks import Lease, LeaseLost, LockBusy, acquire, holder, release, renew
 from assistant.storage import models
 from assistant.storage.db import Database
 
@@ -49,6 +49,19 @@ def test_lease_renews_while_held_and_releases_on_error(db: Database) -> None:
         assert not lease.lost.is_set()
         raise RuntimeError("training failed")
     assert holder(db, "training") is None
+
+
+def test_a_lease_taken_over_stops_the_work_and_is_not_released_by_the_loser(db: Database) -> None:
+    with Lease(db, "training", ttl_s=1.5, job_id=7) as lease:
+        lease.check()  # held: the work goes on
+        with db.session() as s:  # the worker paused past its period; another takes over
+            s.get(models.Lock, "training").expires_at = models.utcnow() - timedelta(seconds=1)
+        acquire(db, "training", "other-worker", ttl_s=60, job_id=8)
+        assert lease.lost.wait(timeout=3), "the renewal thread did not notice the takeover"
+        with pytest.raises(LeaseLost):
+            lease.check()
+    current = holder(db, "training")
+    assert current is not None and current.owner == "other-worker" and current.job_id == 8
 
 
 def test_schedule_validation_and_the_periodic_check(db: Database, tmp_path: Path) -> None:
