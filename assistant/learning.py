@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TRAINING_LOCK = "training"
+MAX_LIVE_LOSS_POINTS = 1000  # kept in the job row while a run trains
 DATASET_LOCK = "dataset"
 SCHEDULE_KEY = "learning.schedule"
 LAST_CHECK_KEY = "learning.last_check"
@@ -409,8 +410,11 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
         run_dir = runs_dir(services) / f"job-{job_id}"
         last_write = [0.0]
 
+        loss_points: list[dict[str, float]] = []  # the live loss curve, until the run's own
+
         def on_step(step: int, total: int, loss: float, eta: float) -> None:
             lease.check()  # a run that lost its lease stops at the next step
+            loss_points.append({"step": step, "train_loss": round(loss, 5)})
             now = time.monotonic()
             if now - last_write[0] < 1.0 and step < total:
                 return
@@ -420,7 +424,13 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
                 job_id,
                 0.05 + 0.6 * step / max(1, total),
                 f"training: step {step}/{total}, loss {loss:.4f}, ETA {eta:.0f}s",
-                {"step": step, "total_steps": total, "loss": round(loss, 5), "eta_s": round(eta)},
+                {
+                    "step": step,
+                    "total_steps": total,
+                    "loss": round(loss, 5),
+                    "eta_s": round(eta),
+                    "loss_points": loss_points[-MAX_LIVE_LOSS_POINTS:],
+                },
             )
 
         if not (run_dir / "loss_curve.json").is_file():

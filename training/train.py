@@ -409,7 +409,11 @@ def loss_curve_svg(history: Sequence[dict[str, float]], width: int = 480, height
     val = [(h["step"], h["val_loss"]) for h in history if "val_loss" in h]
     values = [v for _, v in points + val if math.isfinite(v)]
     if not values:
-        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"></svg>'
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'role="img" aria-label="No training steps yet">'
+            f'<text x="30" y="{height // 2}" font-size="12">No training steps yet.</text></svg>'
+        )
     top, bottom = max(values), min(values)
     span = (top - bottom) or 1.0
     last = max(s for s, _ in points + val) or 1

@@ -31,6 +31,7 @@ from assistant.errors import AssistantError, InvalidInput, NotFound
 from assistant.storage import models
 from assistant.storage.models import Role
 from training.datasets import EXPORT_FORMATS
+from training.train import loss_curve_svg
 from web.auth import current_user_id, role_required
 from web.common import json_body, services, to_json
 
@@ -298,10 +299,15 @@ def export_dataset(dataset_id: int, fmt: str) -> Response:
     )
 
 
-def _loss_curve_path(job_id: int, suffix: str) -> Path:
+def _training_job(job_id: int) -> models.Job:
     job = jobs.get_job(services().db, job_id)
     if job.kind != "training":
         raise NotFound(f"job {job_id} is not a training run")
+    return job
+
+
+def _loss_curve_path(job_id: int, suffix: str) -> Path:
+    _training_job(job_id)
     path = learning.runs_dir(services()) / f"job-{job_id}" / f"loss_curve.{suffix}"
     if not path.is_file():
         raise NotFound(f"training job {job_id} has no loss curve yet")
@@ -311,7 +317,15 @@ def _loss_curve_path(job_id: int, suffix: str) -> Path:
 @bp.get("/admin/training/runs/<int:job_id>/loss.svg")
 @role_required(Role.ADMIN)
 def loss_svg(job_id: int) -> Response:
-    return send_file(_loss_curve_path(job_id, "svg"), mimetype="image/svg+xml")
+    job = _training_job(job_id)
+    path = learning.runs_dir(services()) / f"job-{job_id}" / "loss_curve.svg"
+    if path.is_file():
+        return send_file(path, mimetype="image/svg+xml")
+    # While the run trains (or before its first step): the curve so far, from the job row.
+    live = (job.result or {}).get("loss_points") or []
+    return Response(
+        loss_curve_svg(live), mimetype="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )
 
 
 # ---- JSON ------------------------------------------------------------------------------------

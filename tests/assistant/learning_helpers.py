@@ -16,6 +16,21 @@ PII_PHONE = "(415) 555-0132"
 PII_EMAIL = "jon.whitcombe@example.org"
 PII_VALUES = (PII_NAME, PII_PHONE, PII_EMAIL, "555-0132", "whitcombe")
 
+# Small enough for two shared cores: ~150-token examples, a few steps, 16-token answers.
+TINY_LEARNING: dict[str, object] = {
+    "epochs": 4,
+    "learning_rate": 2e-3,
+    "batch_size": 2,
+    "max_seq_len": 192,
+    "validation_fraction": 0.25,
+    "eval_max_tokens": 16,
+    "eval_validation_limit": 2,
+    "regression_limit": 3,
+    # Speed is compared on shared, busy cores: only a collapse should fail the gate here.
+    "max_speed_drop": 0.9,
+    "lock_ttl_s": 20,
+}
+
 
 @dataclass(frozen=True)
 class QA:

@@ -26,27 +26,18 @@ from assistant.services import Services
 from assistant.settings import Settings
 from assistant.storage import models
 from assistant.worker import celery_config
-from tests.assistant.learning_helpers import PII_VALUES, QA, qa_items, seed_feedback
+from tests.assistant.learning_helpers import (
+    PII_VALUES,
+    QA,
+    TINY_LEARNING,
+    qa_items,
+    seed_feedback,
+)
 from tests.conftest import services_with_shared_models
 from training.evaluate import ServedModel, rouge_l
 from training.examples import Example
 
 pytestmark = pytest.mark.slow
-
-# Small enough for two shared cores: ~150-token examples, a few steps, 16-token answers.
-LEARNING = {
-    "epochs": 4,
-    "learning_rate": 2e-3,
-    "batch_size": 2,
-    "max_seq_len": 192,
-    "validation_fraction": 0.25,
-    "eval_max_tokens": 16,
-    "eval_validation_limit": 2,
-    "regression_limit": 3,
-    # Speed is compared on shared, busy cores: only a collapse should fail the gate here.
-    "max_speed_drop": 0.9,
-    "lock_ttl_s": 20,
-}
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +51,7 @@ def dense_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def env_for(data_dir: Path, cache: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ, ASSISTANT_DATA_DIR=str(data_dir), ASSISTANT_LOG_LEVEL="INFO")
     env["ASSISTANT_LEARNING__CACHE_DIR"] = str(cache)
-    for key, value in LEARNING.items():
+    for key, value in TINY_LEARNING.items():
         env[f"ASSISTANT_LEARNING__{key.upper()}"] = str(value)
     env.update(extra or {})
     return env
@@ -69,7 +60,7 @@ def env_for(data_dir: Path, cache: Path, extra: dict[str, str] | None = None) ->
 def settings_for(data_dir: Path, cache: Path, **extra: object) -> Settings:
     values: dict[str, object] = {
         "data_dir": data_dir,
-        "learning": {**LEARNING, "cache_dir": cache},
+        "learning": {**TINY_LEARNING, "cache_dir": cache},
         **extra,
     }
     return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]

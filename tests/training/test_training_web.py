@@ -151,3 +151,24 @@ def test_openapi_entries_cover_the_json_endpoints() -> None:
     for item in OPENAPI_PATHS.values():
         for op in item.values():
             assert op["responses"] and op["summary"]
+
+
+def test_the_loss_curve_is_drawn_while_the_run_trains(client_for, db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        waiting = Job(kind="training", params={}, result={})
+        training = Job(
+            kind="training",
+            params={},
+            result={"loss_points": [{"step": i, "train_loss": 2.0 / i} for i in range(1, 6)]},
+        )
+        s.add_all([waiting, training])
+        s.flush()
+        waiting_id, training_id = waiting.id, training.id
+    admin = client_for("admin")
+    empty = admin.get(f"/admin/training/runs/{waiting_id}/loss.svg")
+    assert empty.status_code == 200 and empty.mimetype == "image/svg+xml"
+    assert b"No training steps yet" in empty.data
+    live = admin.get(f"/admin/training/runs/{training_id}/loss.svg")
+    assert live.status_code == 200 and live.headers["Cache-Control"] == "no-store"
+    line = live.data.split(b'points="')[1].split(b'"')[0].split()
+    assert len(line) == 5 and b"5 steps" in live.data

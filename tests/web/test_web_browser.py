@@ -25,6 +25,7 @@ import pytest
 from assistant.services import Services
 from assistant.settings import Settings
 from assistant.users import create_user
+from tests.assistant.learning_helpers import TINY_LEARNING, qa_items, seed_feedback
 from tests.conftest import fixture_documents
 
 pytestmark = pytest.mark.slow
@@ -115,6 +116,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "ASSISTANT_LLM__MAX_TOKENS": "64",
         "ASSISTANT_RETRIEVAL__TOP_K": "2",
         "ASSISTANT_LOG_LEVEL": "INFO",
+        # Journey (c): a training run small enough for two shared cores.
+        **{f"ASSISTANT_LEARNING__{k.upper()}": str(v) for k, v in TINY_LEARNING.items()},
     }
     seed = data_dir / "seed"
     _write_seed(seed)
@@ -122,6 +125,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     accounts = Services(Settings(data_dir=data_dir))
     for (email, password), role in ((USER, "user"), (REVIEWER, "reviewer")):
         create_user(accounts.db, email, password, role)
+    # Reviewed answers waiting to become training data, as the review queue leaves them.
+    seed_feedback(accounts.db, qa_items(4))
     accounts.close()
     log = data_dir / "server.log"
     with log.open("wb") as out:
@@ -376,5 +381,55 @@ def test_an_admin_uploads_a_file_and_watches_the_reindex_job(browser, server, tm
     page.goto(server.url + "/admin/audit")
     actions = page.locator("#audit code").all_inner_texts()
     assert "corpus.upload" in actions and "review.approve" in actions, actions
+    assert errors == [], errors
+    ctx.close()
+
+
+def test_an_admin_trains_watches_the_run_and_sees_the_comparison(browser, server) -> None:  # type: ignore[no-untyped-def]
+    ctx, page, errors = _sign_in(browser, server, ADMIN)
+    page.goto(server.url + "/admin/training")
+    assert page.get_by_role("button", name="Train, evaluate and gate").is_disabled()
+    _shot(page, "17-admin-training-empty")
+
+    # Reviewed feedback becomes a dataset; the page shows it when the worker is done.
+    page.get_by_role("button", name="Build a dataset from reviewed feedback").click()
+    page.locator(".flash").filter(has_text="Dataset job").wait_for(timeout=10_000)
+    page.locator("#datasets tbody tr").first.wait_for(timeout=180_000)
+    assert page.locator("#datasets tbody tr").count() == 1
+    assert page.locator("#datasets a", has_text="alpaca").count() == 1
+
+    # A tiny run: a few steps of LoRA, then export, the gate and its comparison.
+    page.fill("input[name=epochs]", "1")
+    page.fill("input[name=max_steps]", "3")
+    page.select_option("select[name=quantization]", "q8_0")
+    page.get_by_role("button", name="Train, evaluate and gate").click()
+    page.locator(".flash").filter(has_text="Training job").wait_for(timeout=10_000)
+    row = page.locator("#training-runs tr[data-kind=training]").first
+    assert row.get_attribute("data-state") in ("queued", "running")
+    # Progress moves on this page while the worker trains, without a reload.
+    page.wait_for_function(
+        "() => { const r = document.querySelector('#training-runs tr[data-kind=training]');"
+        " return r && r.dataset.state === 'running' && r.querySelector('progress').value > 0.01"
+        " && r.querySelector('progress').value < 1; }",
+        timeout=300_000,
+    )
+    assert row.locator(".job-message").inner_text().strip() != ""
+    _shot(page, "18-admin-training-running")
+
+    # When the run ends the page reloads with the candidate compared against the active model.
+    comparison = page.locator("#comparison tbody tr")
+    comparison.first.wait_for(timeout=600_000)
+    finished = page.locator("#training-runs tr[data-kind=training]").first
+    assert finished.get_attribute("data-state") == "succeeded", finished.inner_text()
+    assert finished.locator(".job-percent").inner_text() == "100%"
+    measures = comparison.all_inner_texts()
+    assert any("loss" in m.lower() for m in measures), measures
+    numbers = page.locator("#comparison td.num").all_inner_texts()
+    assert sum(n != "n/a" for n in numbers) >= 4, numbers
+    versions = page.locator("#versions tbody tr")
+    assert versions.count() == 2  # the base and the candidate, promoted or not
+    curve = page.locator("#loss-curve")
+    assert curve.evaluate("img => img.complete && img.naturalWidth > 0")
+    _shot(page, "19-admin-training-comparison")
     assert errors == [], errors
     ctx.close()

@@ -1,5 +1,6 @@
 // The training page: refresh the progress of queued and running learning-loop jobs, and the
-// loss curve of the newest run, every few seconds while any is active.
+// loss curve of the newest run, every few seconds while any is active; reload the page when
+// one finishes.
 "use strict";
 
 (function () {
@@ -37,8 +38,9 @@
         row.querySelector("progress").value = job.progress;
         row.querySelector(".job-percent").textContent = Math.round(job.progress * 100) + "%";
         row.querySelector(".job-message").textContent = job.message || "";
-        if (finished && job.kind === "training") {
-          // The comparison and the version list change when a run ends: show them.
+        if (finished) {
+          // A finished dataset job adds a dataset to train on; a finished run changes the
+          // comparison and the version list: show them.
           window.location.reload();
           return;
         }
