@@ -157,6 +157,11 @@ def requantized(source: Path, quantization: str, folder: Path, threads: int = 2)
     params.allow_requantize = True
     params.nthread = threads
     started = time.perf_counter()
+    # llama-cpp-python prints llama.cpp's log (a line per tensor here) unless its logger
+    # is set to ERROR, which only a Llama(verbose=False) does: quiet it for this call.
+    llama_logger = logging.getLogger("llama-cpp-python")
+    level = llama_logger.level
+    llama_logger.setLevel(max(level, logging.ERROR))
     try:
         code = llama_cpp.llama_model_quantize(
             str(source).encode(), str(temporary).encode(), ctypes.byref(params)
@@ -165,6 +170,7 @@ def requantized(source: Path, quantization: str, folder: Path, threads: int = 2)
             raise ModelUnavailable(f"could not quantize {source.name} to {quantization}")
         os.replace(temporary, target)
     finally:
+        llama_logger.setLevel(level)
         temporary.unlink(missing_ok=True)
     logger.info(
         "quantized %s to %s in %.1fs", source.name, quantization, time.perf_counter() - started
