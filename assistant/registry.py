@@ -93,22 +93,56 @@ def active_version(db: Database) -> ModelVersionInfo | None:
 
 
 def ensure_base_version(db: Database, base_path: Path) -> ModelVersionInfo:
-    """Register the configured GGUF as the active version when nothing is active yet."""
-    current = active_version(db)
-    if current is not None:
-        return current
+    """The configured GGUF as a registered base version, active when nothing is, or when what
+    serves grew from another base file (the operator changed the configured model).
+
+    A model trained from the old base stays registered (a rollback target); versions whose
+    lineage is unknown (no base among their parents) are left serving.
+    """
+    configured = Path(base_path).resolve()
     with db.session() as session:
-        row = session.scalars(
-            select(models.ModelVersion).where(models.ModelVersion.name == BASE_VERSION_NAME)
+        active = session.scalars(
+            select(models.ModelVersion).where(models.ModelVersion.is_active).limit(1)
         ).first()
+        if active is not None:
+            root = _root(session, active)
+            if root.kind != ModelKind.BASE or Path(root.base_path).resolve() == configured:
+                return _info(active)
+        bases = session.scalars(
+            select(models.ModelVersion).where(models.ModelVersion.kind == ModelKind.BASE)
+        ).all()
+        row = next((b for b in bases if Path(b.base_path).resolve() == configured), None)
         if row is None:
-            row = models.ModelVersion(
-                name=BASE_VERSION_NAME, kind=ModelKind.BASE, base_path=str(base_path)
-            )
+            taken = set(session.scalars(select(models.ModelVersion.name)))
+            name, n = BASE_VERSION_NAME, 1
+            while name in taken:
+                n += 1
+                name = f"{BASE_VERSION_NAME}-{n}"
+            row = models.ModelVersion(name=name, kind=ModelKind.BASE, base_path=str(configured))
             session.add(row)
+            session.flush()
+        if active is not None:
+            logger.warning(
+                "the configured model %s differs from the base of %s: serving %s now",
+                configured,
+                active.name,
+                row.name,
+            )
         _make_active(session, row)
         session.flush()
         return _info(row)
+
+
+def _root(session: Session, row: models.ModelVersion) -> models.ModelVersion:
+    """The version a lineage started from: parents followed up to a base (or the oldest)."""
+    seen = {row.id}
+    while row.kind != ModelKind.BASE and row.parent_id is not None:
+        parent = session.get(models.ModelVersion, row.parent_id)
+        if parent is None or parent.id in seen:
+            break
+        seen.add(parent.id)
+        row = parent
+    return row
 
 
 def register_version(

@@ -34,6 +34,25 @@ def test_the_base_model_becomes_active_once(db: Database, tmp_path: Path) -> Non
     assert [v.name for v in registry.list_versions(db)] == ["base"]
 
 
+def test_a_changed_model_setting_serves_the_new_file(db: Database, tmp_path: Path) -> None:
+    old = registry.ensure_base_version(db, gguf(tmp_path, "old.gguf"))
+    tuned = registry.register_version(
+        db, "ft-1", kind=ModelKind.MERGED, base_path=gguf(tmp_path, "ft.gguf"), parent_id=old.id
+    )
+    registry.activate_version(db, tuned.id)
+    # Restarted with the same setting: the trained model keeps serving.
+    assert registry.ensure_base_version(db, tmp_path / "old.gguf").id == tuned.id
+    # Restarted with another model file: it is registered and serves.
+    new = registry.ensure_base_version(db, gguf(tmp_path, "new.gguf"))
+    assert new.is_active and new.kind is ModelKind.BASE and new.name != "base"
+    assert new.base_path == (tmp_path / "new.gguf").resolve()
+    assert registry.get_version(db, tuned.id).state is ModelState.RETIRED
+    # And back: the old base row is reused, not duplicated.
+    again = registry.ensure_base_version(db, tmp_path / "old.gguf")
+    assert again.id == old.id and again.is_active
+    assert len(registry.list_versions(db)) == 3
+
+
 def test_promote_then_roll_back_keeps_exactly_one_active(db: Database, tmp_path: Path) -> None:
     base = registry.ensure_base_version(db, gguf(tmp_path, "base.gguf"))
     candidate = registry.register_version(
