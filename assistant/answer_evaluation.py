@@ -21,8 +21,8 @@ from typing import Any
 from assistant.errors import InvalidInput
 from assistant.evaluation import read_jsonl
 from assistant.pipeline import NO_SOURCES_REPLY, Answer
+from training.evaluate import rouge_l  # one ROUGE-L for the gate and for `eval answers`
 
-_WORD = re.compile(r"[a-z0-9]+")
 _MARKER = re.compile(r"\s*\[\d{1,3}\]")
 _REFUSAL = re.compile(
     r"\b(?:i|we) (?:do not|don't|cannot|can't|could not|couldn't) (?:know|find|answer|say|"
@@ -90,28 +90,6 @@ def result_of(answer: Answer) -> AnswerResult:
 
 def is_refusal(text: str) -> bool:
     return text.strip() == NO_SOURCES_REPLY or bool(_REFUSAL.search(text))
-
-
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def rouge_l(candidate: str, reference: str) -> float:
-    """ROUGE-L F1 over lower-cased words."""
-    a, b = _words(candidate), _words(reference)
-    if not a or not b:
-        return 0.0
-    previous = [0] * (len(b) + 1)
-    for word in a:
-        current = [0]
-        for j, other in enumerate(b, start=1):
-            current.append(previous[j - 1] + 1 if word == other else max(previous[j], current[-1]))
-        previous = current
-    lcs = previous[-1]
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(a), lcs / len(b)
-    return 2 * precision * recall / (precision + recall)
 
 
 def score_answers(

@@ -210,7 +210,9 @@ def main() -> None:
     configure_logging("WARNING")
     from sentence_transformers import SentenceTransformer
 
-    figures: dict[str, object] = {} if args.skip_ingest else bench_ingestion(args.docs)
+    figures: dict[str, object] = {}
+    if not args.skip_ingest:
+        figures.update(bench_ingestion(args.docs))
     raw_model = SentenceTransformer(str(Settings().retrieval.embedding_model), device="cpu")
     questions = dev_questions(args.questions)
     figures["corpus_query"] = bench_corpus_queries(args.index_dir, questions, raw_model)

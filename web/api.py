@@ -19,10 +19,18 @@ from assistant import control
 from assistant import jobs as job_rows
 from assistant.chat import StreamEvent
 from assistant.errors import InvalidInput
-from assistant.storage.models import Job, Role
+from assistant.storage.models import Role
 from web.admin import recent_jobs
 from web.auth import current_user_id, role_required
-from web.common import ask_args, feedback_args, json_body, services, status_for, to_json
+from web.common import (
+    ask_args,
+    feedback_args,
+    job_json,
+    json_body,
+    services,
+    status_for,
+    to_json,
+)
 from web.openapi import errors, json_response, ref
 
 logger = logging.getLogger(__name__)
@@ -93,20 +101,6 @@ def feedback() -> tuple[Response, int]:
     return jsonify(id=feedback_id), 201
 
 
-def _job(job: Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "state": job.state.value,
-        "progress": job.progress,
-        "message": job.message,
-        "result": job.result,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-    }
-
-
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
     """An integer query argument within [low, high]; anything else is a 400."""
     raw = request.args.get(name)
@@ -132,13 +126,13 @@ def _query_text(name: str, limit: int = 200) -> str | None:
 @role_required(Role.ADMIN)
 def jobs() -> Response:
     with services().db.session() as s:
-        return jsonify(jobs=[_job(job) for job in recent_jobs(s, kind=_query_text("kind", 50))])
+        return jsonify(jobs=[job_json(job) for job in recent_jobs(s, kind=_query_text("kind", 50))])
 
 
 @bp.get("/jobs/<int:job_id>")
 @role_required(Role.ADMIN)
 def job(job_id: int) -> Response:
-    return jsonify(_job(job_rows.get_job(services().db, job_id)))
+    return jsonify(job_json(job_rows.get_job(services().db, job_id)))
 
 
 @bp.get("/admin/documents")

@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 from assistant.chat import StreamEvent
 from assistant.errors import AssistantError, InvalidInput
 from assistant.services import Services
+from assistant.storage.models import Job
 
 MAX_ID = 2**63 - 1  # the database's BIGINT; SQLite raises OverflowError past it
 
@@ -107,6 +108,22 @@ class JSONProvider(DefaultJSONProvider):
         if isinstance(o, datetime | date):
             return o.isoformat()
         return DefaultJSONProvider.default(o)
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """A background job as every JSON endpoint shows it (the OpenAPI ``Job``)."""
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state.value,
+        "progress": job.progress,
+        "message": job.message,
+        "params": job.params,
+        "result": job.result,
+        "created_at": to_json(job.created_at),
+        "started_at": to_json(job.started_at),
+        "finished_at": to_json(job.finished_at),
+    }
 
 
 def sse(event: StreamEvent) -> str:

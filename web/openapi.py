@@ -198,6 +198,11 @@ SCHEMAS: dict[str, Any] = {
             },
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
             "message": {"type": "string"},
+            "params": {"type": "object", "description": "What the job was asked to do."},
+            "result": {
+                "type": ["object", "null"],
+                "description": "What it found or made so far (figures, ids, a live loss curve).",
+            },
             "created_at": _DATETIME,
             "started_at": {"type": ["string", "null"], "format": "date-time"},
             "finished_at": {"type": ["string", "null"], "format": "date-time"},

@@ -33,7 +33,7 @@ from assistant.storage.models import Role
 from training.datasets import EXPORT_FORMATS
 from training.train import loss_curve_svg
 from web.auth import current_user_id, role_required
-from web.common import json_body, services, to_json
+from web.common import job_json, json_body, services, to_json
 
 bp = Blueprint("training", __name__)
 
@@ -121,20 +121,6 @@ def training_runs(limit: int = 20) -> list[models.Job]:
                 .limit(limit)
             )
         )
-
-
-def job_json(job: models.Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "state": job.state.value,
-        "progress": job.progress,
-        "message": job.message,
-        "params": job.params,
-        "result": job.result,
-        "created_at": to_json(job.created_at),
-        "finished_at": to_json(job.finished_at),
-    }
 
 
 def dataset_json(d: learning.DatasetInfo) -> dict[str, Any]:
