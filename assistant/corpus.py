@@ -36,12 +36,11 @@ def ingest_paths(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest every readable file; unreadable files and records are reported, not fatal."""
-    if collection is not None and collection not in services.settings.collections:
-        known = ", ".join(services.settings.collections)
-        raise InvalidInput(f"unknown collection {collection!r} (known: {known})")
+    known = services.settings.collections
+    if collection is not None and collection not in known:
+        raise InvalidInput(f"unknown collection {collection!r} (known: {', '.join(known)})")
     documents: list[Document] = []
     errors: list[str] = []
-    known = services.settings.collections
     for item in load_paths(paths, collection, known):
         if isinstance(item, LoadError):
             errors.append(str(item))
