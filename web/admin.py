@@ -30,7 +30,7 @@ from web.common import services
 bp = Blueprint("admin", __name__)
 
 RECENT_JOBS = 20
-UPLOAD_ENDPOINTS = {"admin.upload"}
+UPLOAD_ENDPOINTS = {"admin.upload", "api.upload_documents"}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ SameSite=Lax. Scripts and other clients thus need no token, only JSON.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import logging
 from typing import Any
 
@@ -152,6 +155,51 @@ def document(doc_id: str) -> Response:
     return jsonify(document=to_json(row), chunks=to_json(chunks))
 
 
+MAX_API_UPLOAD_FILES = 20
+
+
+@bp.post("/admin/documents")
+@role_required(Role.ADMIN)
+def upload_documents() -> tuple[Response, int]:
+    """Files given in JSON (``text``, or ``base64`` for a PDF), stored and indexed as a job."""
+    body = json_body()
+    collection = body.get("collection")
+    files = body.get("files")
+    if not isinstance(collection, str):
+        raise InvalidInput("'collection' must be a string.")
+    if not isinstance(files, list) or not 1 <= len(files) <= MAX_API_UPLOAD_FILES:
+        raise InvalidInput(f"'files' must be a list of 1 to {MAX_API_UPLOAD_FILES} files.")
+    decoded = [_uploaded_file(i, f) for i, f in enumerate(files)]
+    paths = [
+        control.save_upload(services(), collection, name, io.BytesIO(data))
+        for name, data in decoded
+    ]
+    job_id = control.start_ingest(services(), collection, paths, current_user_id(), "upload")
+    return jsonify(job_id=job_id, files=[p.name for p in paths]), 202
+
+
+def _uploaded_file(index: int, item: object) -> tuple[str, bytes]:
+    where = f"files[{index}]"
+    if not isinstance(item, dict) or not isinstance(item.get("filename"), str):
+        raise InvalidInput(f"{where} must be an object with a 'filename' string.")
+    text, encoded = item.get("text"), item.get("base64")
+    if (text is None) == (encoded is None):
+        raise InvalidInput(f"{where} needs exactly one of 'text' or 'base64'.")
+    if text is not None:
+        if not isinstance(text, str):
+            raise InvalidInput(f"{where}.text must be a string.")
+        try:
+            return item["filename"], text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
+            raise InvalidInput(f"{where}.text is not valid Unicode.") from None
+    if not isinstance(encoded, str):
+        raise InvalidInput(f"{where}.base64 must be a string.")
+    try:
+        return item["filename"], base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{where}.base64 is not valid base64.") from None
+
+
 @bp.post("/admin/reindex")
 @role_required(Role.ADMIN)
 def reindex() -> tuple[Response, int]:
@@ -267,7 +315,54 @@ OPENAPI_PATHS: dict[str, Any] = {
                 _PAGE,
             ],
             "responses": {"200": json_response(_OBJECT, "One page"), **errors(400, 401, 403)},
-        }
+        },
+        "post": {
+            "summary": "Upload corpus files into a collection and index them as a job (admin)",
+            "description": "Each file gives its `filename` (.jsonl, .txt, .md, .html, .pdf) and "
+            "either `text` or `base64` (for a PDF). Up to 20 files, 50 MiB each, 200 MiB in "
+            "all; a same-named upload is replaced.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["collection", "files"],
+                            "properties": {
+                                "collection": {"type": "string"},
+                                "files": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": 20,
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["filename"],
+                                        "properties": {
+                                            "filename": {"type": "string"},
+                                            "text": {"type": "string"},
+                                            "base64": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": json_response(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "job_id": {"type": "integer"},
+                            "files": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                    "Stored and queued; follow the job at /api/jobs/{job_id}",
+                ),
+                **errors(400, 401, 403, 413, 415),
+            },
+        },
     },
     "/api/admin/documents/{doc_id}": {
         "get": {

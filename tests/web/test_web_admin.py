@@ -155,6 +155,43 @@ def test_bad_uploads_are_refused_with_a_message(client_for, db, name, collection
         assert s.scalars(select(Job)).first() is None
 
 
+def test_the_json_api_uploads_text_and_pdf_files(client_for, db, settings) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    client = client_for("admin")
+    pdf = b"%PDF-1.4 not really, but stored as given"
+    response = client.post(
+        "/api/admin/documents",
+        json={
+            "collection": "legal",
+            "files": [
+                {"filename": "lease.md", "text": "# Lease\n\nRent is due monthly."},
+                {"filename": "scan.pdf", "base64": base64.b64encode(pdf).decode()},
+            ],
+        },
+    )
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["files"] == ["lease.md", "scan.pdf"]
+    folder = settings.data_dir / "uploads" / "legal"
+    assert (folder / "lease.md").read_text() == "# Lease\n\nRent is due monthly."
+    assert (folder / "scan.pdf").read_bytes() == pdf
+    with db.session() as s:
+        job = s.get(Job, response.get_json()["job_id"])
+        assert job.kind == "ingest" and job.params["collection"] == "legal"
+    for body, message in (
+        ({"collection": "legal", "files": []}, "'files' must be a list"),
+        ({"collection": "legal", "files": [{"filename": "a.md"}]}, "exactly one of"),
+        ({"collection": "legal", "files": [{"filename": "a.pdf", "base64": "@@"}]}, "base64"),
+        ({"collection": "legal", "files": [{"filename": "a.exe", "text": "x"}]}, "types"),
+        ({"collection": "astrology", "files": [{"filename": "a.md", "text": "x"}]}, "Unknown"),
+        ({"collection": "legal", "files": [{"filename": "a.md", "text": ""}]}, "empty"),
+    ):
+        refused = client.post("/api/admin/documents", json=body)
+        assert refused.status_code == 400 and message in refused.get_json()["message"], body
+    with db.session() as s:
+        assert len(s.scalars(select(Job)).all()) == 1  # nothing queued for refused uploads
+
+
 def test_documents_and_their_chunks(client_for, db, app) -> None:  # type: ignore[no-untyped-def]
     with db.session() as s:
         s.add(

@@ -108,6 +108,7 @@ ROUTES = [
     Route("GET", "/api/admin/documents", (401, 403, 403, 200)),
     Route("GET", "/api/admin/documents/no/such/doc", (401, 403, 403, 404)),
     Route("POST", "/api/admin/reindex", (401, 403, 403, 400), json={"collection": "medical"}),
+    Route("POST", "/api/admin/documents", (401, 403, 403, 400), json={"collection": "medical"}),
     Route("GET", "/api/admin/quality", (401, 403, 403, 200)),
     Route("GET", "/api/admin/users", (401, 403, 403, 200)),
     Route("PATCH", f"/api/admin/users/{MISSING}", (401, 403, 403, 404), json={"role": "user"}),
