@@ -473,7 +473,11 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
             "validation": items_from_examples(validation[: learning.eval_validation_limit]),
             "regression": regression_items(limit=learning.regression_limit),
         }
-        kwargs = {"max_tokens": learning.eval_max_tokens, "threads": settings.llm.n_threads}
+        kwargs = {
+            "max_tokens": learning.eval_max_tokens,
+            "threads": settings.llm.n_threads,
+            "n_ctx": settings.llm.n_ctx,  # the served context: what fits in serving fits here
+        }
         active_scores = score_model(active.serving_path, sets, SYSTEM_PROMPT, **kwargs)  # type: ignore[arg-type]
         _update_job(db, job_id, 0.85, "evaluating the candidate", {})
         candidate_scores = score_model(out, sets, SYSTEM_PROMPT, **kwargs)  # type: ignore[arg-type]

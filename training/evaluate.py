@@ -64,6 +64,7 @@ class Scores:
     citation_precision: float | None
     refusal_rate: float
     tokens_per_s: float
+    skipped: int = 0  # items whose prompt leaves no room to answer in the context
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,12 +165,21 @@ class ServedModel:
         nll = -float(log_probs[np.arange(len(answer_ids)), answer_ids].sum())
         return nll, len(answer_ids)
 
+    def fits(self, prompt: list[int], max_tokens: int) -> bool:
+        return len(prompt) + max_tokens <= self.llm.n_ctx()
+
     def greedy(self, prompt: list[int], max_tokens: int) -> tuple[str, int, float]:
-        """(answer, tokens generated, seconds) decoding greedily."""
+        """(answer, tokens generated, seconds) decoding greedily from ``prompt`` alone.
+
+        Each call starts from ``prompt`` (the shared system-prompt prefix is reused from the
+        previous call); the previous item's tokens are never part of the context.
+        """
         out: list[int] = []
         started = time.perf_counter()
         room = self.llm.n_ctx() - len(prompt)
-        for token in self.llm.generate(prompt, top_k=1, temp=0.0, repeat_penalty=1.0, reset=False):
+        if room <= 0:
+            return "", 0, 0.0
+        for token in self.llm.generate(prompt, top_k=1, temp=0.0, repeat_penalty=1.0):
             if token in self.end_ids:
                 break
             out.append(token)
@@ -193,8 +203,13 @@ def score(
     """Loss, ROUGE-L, citation precision, refusals and speed of one model on ``items``."""
     nll, n_tokens, rouge, refusals = 0.0, 0, 0.0, 0
     cited, valid, generated, seconds = 0, 0, 0, 0.0
+    skipped = 0
     for i, item in enumerate(items):
         prompt = model.prompt_tokens(item.instruction, item.context, system_prompt)
+        if not model.fits(prompt, max_tokens):
+            # Both models skip the same items (same template, same tokenizer).
+            skipped += 1
+            continue
         item_nll, item_tokens = model.answer_loss(prompt, item.reference)
         nll, n_tokens = nll + item_nll, n_tokens + item_tokens
         answer, n_out, took = model.greedy(prompt, max_tokens)
@@ -206,16 +221,21 @@ def score(
         valid += sum(1 <= m <= max(1, item.n_sources) for m in markers)
         if progress is not None:
             progress(i + 1, len(items))
-    n = max(1, len(items))
+    if skipped:
+        logger.warning(
+            "%d of %d items do not fit the context and were not scored", skipped, len(items)
+        )
+    n = max(1, len(items) - skipped)
     loss = nll / n_tokens if n_tokens else float("nan")
     return Scores(
-        n=len(items),
+        n=len(items) - skipped,
         loss=round(loss, 5),
         perplexity=round(math.exp(loss), 4) if math.isfinite(loss) else float("nan"),
         rougeL=round(rouge / n, 4),
         citation_precision=round(valid / cited, 4) if cited else None,
         refusal_rate=round(refusals / n, 4),
         tokens_per_s=round(generated / seconds, 2) if seconds > 0 else 0.0,
+        skipped=skipped,
     )
 
 
