@@ -335,6 +335,8 @@ def training_config(services: Services, overrides: dict[str, Any] | None = None)
         "max_seq_len": s.max_seq_len,
         "batch_size": s.batch_size,
         "torch_threads": services.settings.llm.n_threads,
+        "device": s.device,
+        "qlora": s.qlora,
     }
     values.update(overrides or {})
     try:

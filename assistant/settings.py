@@ -394,6 +394,14 @@ class LearningSettings(BaseModel):
         default="lora", description="Default training method (prefix tuning is not exportable)."
     )
     epochs: int = Field(default=2, ge=1, le=100, description="Default epochs per run.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Where training runs; auto: a CUDA GPU when there is one."
+    )
+    qlora: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Train LoRA over a 4-bit NF4 base (bitsandbytes); auto: on a GPU with "
+        "bitsandbytes installed (install the 'gpu' extra), never on the CPU.",
+    )
     learning_rate: float = Field(default=2e-4, gt=0, le=0.1, description="Default peak LR.")
     max_seq_len: int = Field(default=512, ge=32, le=8192, description="Tokens per example.")
     batch_size: int = Field(default=4, ge=1, le=256, description="Examples per step.")

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 Method = Literal["lora", "prefix", "full"]
 METHODS: tuple[str, ...] = ("lora", "prefix", "full")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+QLORA_MODES: tuple[str, ...] = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,11 @@ class TrainingConfig:
     seed: int = 0
     gradient_checkpointing: bool = False
     torch_threads: int = 2
+    # auto: a CUDA GPU when torch sees one, else the CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # QLoRA: the frozen base in 4-bit NF4 (bitsandbytes) under the LoRA weights. auto: when
+    # training on a GPU with bitsandbytes installed; on: required (the run fails without).
+    qlora: Literal["auto", "on", "off"] = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -56,6 +63,9 @@ class TrainingConfig:
             (self.early_stopping_patience >= 0, "early_stopping_patience must be >= 0"),
             (self.eval_every >= 0, "eval_every must be >= 0"),
             (1 <= self.torch_threads <= 256, "torch_threads must be in [1, 256]"),
+            (self.device in DEVICES, f"device must be one of {DEVICES}"),
+            (self.qlora in QLORA_MODES, f"qlora must be one of {QLORA_MODES}"),
+            (self.qlora != "on" or self.method == "lora", "qlora needs method 'lora'"),
         ]
         for ok, message in checks:
             if not ok:

@@ -71,9 +71,39 @@ def dense_dir_for(gguf_path: Path, cache_dir: Path) -> Path:
     return cache_dir / f"dense-{gguf_path.stem}-{key.hexdigest()[:12]}"
 
 
-def load_base(gguf_path: Path, cache_dir: Path) -> tuple[Any, Any]:
+@dataclass(frozen=True)
+class Placement:
+    """Where a run trains: the torch device, and whether the base is loaded in 4 bits."""
+
+    device: str
+    four_bit: bool
+
+
+def placement(config: TrainingConfig) -> Placement:
+    """The device and QLoRA choice for ``config`` on this machine (TrainingError if a
+    required GPU or bitsandbytes is missing)."""
+    import importlib.util
+
+    import torch
+
+    has_gpu = torch.cuda.is_available()
+    if config.device == "cuda" and not has_gpu:
+        raise TrainingError("device 'cuda' asked for, but torch sees no CUDA GPU")
+    device = "cuda" if config.device == "cuda" or (config.device == "auto" and has_gpu) else "cpu"
+    can_4bit = (
+        device == "cuda"
+        and config.method == "lora"
+        and importlib.util.find_spec("bitsandbytes") is not None
+    )
+    if config.qlora == "on" and not can_4bit:
+        raise TrainingError("QLoRA needs LoRA on a CUDA GPU with bitsandbytes installed")
+    return Placement(device, four_bit=can_4bit and config.qlora != "off")
+
+
+def load_base(gguf_path: Path, cache_dir: Path, four_bit: bool = False) -> tuple[Any, Any]:
     """(model, tokenizer) in float32: from the dense cache (~1 s), or from the GGUF (~20 s)
-    and then cached, written to a temporary folder and renamed."""
+    and then cached, written to a temporary folder and renamed. ``four_bit`` loads the
+    cached copy quantized to NF4 on the GPU instead (QLoRA)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -103,8 +133,22 @@ def load_base(gguf_path: Path, cache_dir: Path) -> tuple[Any, Any]:
         logger.info(
             "dense copy of %s cached in %.1fs", gguf_path.name, time.perf_counter() - started
         )
-    model = AutoModelForCausalLM.from_pretrained(str(dense), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(dense))
+    if four_bit:
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        quantization = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            str(dense), quantization_config=quantization, device_map={"": 0}
+        )
+        return prepare_model_for_kbit_training(model), tokenizer
+    model = AutoModelForCausalLM.from_pretrained(str(dense), dtype=torch.float32)
     return model, tokenizer
 
 
@@ -167,6 +211,13 @@ def batches(
             labels[row, :n] = torch.tensor(e.labels)
         out.append((ids, mask, labels))
     return out
+
+
+def _to(device: str, batch: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+    if device == "cpu":
+        return batch
+    ids, mask, labels = batch
+    return ids.to(device), mask.to(device), labels.to(device)
 
 
 # ---- the method ------------------------------------------------------------------------------
@@ -246,7 +297,11 @@ def train(
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
 
-    model, tokenizer = load_base(base_gguf, cache_dir)
+    place = placement(config)
+    model, tokenizer = load_base(base_gguf, cache_dir, four_bit=place.four_bit)
+    if not place.four_bit:  # a 4-bit model is placed on the GPU as it loads
+        model.to(place.device)
+    logger.info("training on %s%s", place.device, " (QLoRA: 4-bit base)" if place.four_bit else "")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     train_encoded = [
         e
@@ -262,7 +317,9 @@ def train(
     ]
     if not train_encoded:
         raise TrainingError("no training example fits max_seq_len")
-    val_batches = batches(val_encoded, config.batch_size, pad_id, None)
+    val_batches = [
+        _to(place.device, b) for b in batches(val_encoded, config.batch_size, pad_id, None)
+    ]
 
     model = wrap(model, config)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -291,7 +348,8 @@ def train(
     micro = 0
     running = 0.0
     for epoch in range(config.epochs):
-        for ids, mask, labels in batches(train_encoded, config.batch_size, pad_id, rng):
+        for batch in batches(train_encoded, config.batch_size, pad_id, rng):
+            ids, mask, labels = _to(place.device, batch)
             loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             (loss / config.grad_accumulation).backward()
             running += float(loss.detach()) / config.grad_accumulation

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from training.config import TrainingConfig
-from training.train import loss_curve_svg, lr_at
+from training.train import TrainingError, loss_curve_svg, lr_at, placement
 
 
 @pytest.mark.parametrize(
@@ -18,6 +18,9 @@ from training.train import loss_curve_svg, lr_at
         {"max_seq_len": 8},
         {"target_modules": []},
         {"epochs": 0},
+        {"device": "tpu"},
+        {"qlora": "maybe"},
+        {"qlora": "on", "method": "full"},
     ],
 )
 def test_invalid_configs_are_refused(values: dict[str, object]) -> None:
@@ -46,3 +49,16 @@ def test_loss_curve_svg_draws_both_lines() -> None:
         [{"step": 1, "train_loss": 2.0}, {"step": 2, "train_loss": 1.0, "val_loss": 1.5}]
     )
     assert svg.startswith("<svg") and svg.count("<polyline") == 2 and "2 steps" in svg
+
+
+def test_placement_on_a_machine_without_a_gpu() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this checks the CPU-only answer; a GPU machine trains on cuda")
+    auto = placement(TrainingConfig())
+    assert auto.device == "cpu" and not auto.four_bit  # QLoRA auto: never on the CPU
+    with pytest.raises(TrainingError, match="no CUDA GPU"):
+        placement(TrainingConfig(device="cuda"))
+    with pytest.raises(TrainingError, match="QLoRA needs"):
+        placement(TrainingConfig(qlora="on"))
