@@ -292,9 +292,14 @@ def _training_job(job_id: int) -> models.Job:
     return job
 
 
+def _loss_curve_file(job_id: int, suffix: str) -> Path:
+    """Where a run's own loss curve is (it exists once the run has finished training)."""
+    return learning.runs_dir(services()) / f"job-{job_id}" / f"loss_curve.{suffix}"
+
+
 def _loss_curve_path(job_id: int, suffix: str) -> Path:
     _training_job(job_id)
-    path = learning.runs_dir(services()) / f"job-{job_id}" / f"loss_curve.{suffix}"
+    path = _loss_curve_file(job_id, suffix)
     if not path.is_file():
         raise NotFound(f"training job {job_id} has no loss curve yet")
     return path
@@ -304,7 +309,7 @@ def _loss_curve_path(job_id: int, suffix: str) -> Path:
 @role_required(Role.ADMIN)
 def loss_svg(job_id: int) -> Response:
     job = _training_job(job_id)
-    path = learning.runs_dir(services()) / f"job-{job_id}" / "loss_curve.svg"
+    path = _loss_curve_file(job_id, "svg")
     if path.is_file():
         return send_file(path, mimetype="image/svg+xml")
     # While the run trains (or before its first step): the curve so far, from the job row.
