@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 INGEST_JOB = "ingest"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# One upload request (form or JSON) may carry a few files of up to MAX_UPLOAD_BYTES each.
+MAX_UPLOAD_REQUEST = 4 * MAX_UPLOAD_BYTES
 PAGE_SIZE = 50
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -61,28 +64,44 @@ def safe_filename(name: str) -> str:
     return base
 
 
-def save_upload(services: Services, collection: str, filename: str, stream: IO[bytes]) -> Path:
-    """Store an uploaded corpus file under ``uploads/<collection>/``; replaces a same-named one."""
+def save_uploads(
+    services: Services, collection: str, files: Sequence[tuple[str, IO[bytes]]]
+) -> list[Path]:
+    """Store uploaded corpus files under ``uploads/<collection>/``, all or none.
+
+    Every name is checked before anything is written, and every file is written to a
+    temporary name first: one bad file (type, size, empty) leaves no other file of the
+    same upload behind. A same-named earlier upload is replaced.
+    """
     _check_collection(services, collection)
-    name = safe_filename(filename)
+    names = [safe_filename(name) for name, _ in files]
     folder = uploads_dir(services, collection)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    partial = folder / f".{name}.part"
+    written: list[tuple[Path, Path]] = []
+    try:
+        for name, (_, stream) in zip(names, files, strict=True):
+            partial = folder / f".{name}.part"
+            written.append((partial, folder / name))
+            _write_limited(partial, stream)
+    except BaseException:
+        for partial, _ in written:
+            partial.unlink(missing_ok=True)
+        raise
+    for partial, target in written:
+        partial.replace(target)
+    return [target for _, target in written]
+
+
+def _write_limited(path: Path, stream: IO[bytes]) -> None:
     size = 0
-    with partial.open("wb") as out:
+    with path.open("wb") as out:
         while block := stream.read(1024 * 1024):
             size += len(block)
             if size > MAX_UPLOAD_BYTES:
-                out.close()
-                partial.unlink(missing_ok=True)
                 raise InvalidInput(f"A file is limited to {MAX_UPLOAD_BYTES // 2**20} MiB.")
             out.write(block)
     if size == 0:
-        partial.unlink(missing_ok=True)
         raise InvalidInput("The file is empty.")
-    partial.replace(target)
-    return target
 
 
 def start_ingest(

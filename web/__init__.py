@@ -12,7 +12,7 @@ from flask import Flask, request
 from flask.wrappers import Response
 from flask_wtf.csrf import CSRFProtect
 
-from assistant.control import MAX_UPLOAD_BYTES
+from assistant.control import MAX_UPLOAD_REQUEST
 from assistant.services import Services, build_services
 from assistant.settings import Settings
 from assistant.users import ensure_admin
@@ -35,8 +35,6 @@ from web.common import BoundedInt, JSONProvider
 logger = logging.getLogger(__name__)
 
 MAX_CONTENT_LENGTH = 1024 * 1024
-# A corpus upload (admin only) may carry a few files of up to control.MAX_UPLOAD_BYTES each.
-MAX_UPLOAD_REQUEST = 4 * MAX_UPLOAD_BYTES
 
 SECURITY_HEADERS = {
     # No inline scripts or styles anywhere: every script and stylesheet is a static file.

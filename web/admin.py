@@ -135,9 +135,9 @@ def upload() -> Response:
     try:
         if not files:
             raise InvalidInput("Choose at least one file to upload.")
-        paths = [
-            control.save_upload(services(), collection, f.filename or "", f.stream) for f in files
-        ]
+        paths = control.save_uploads(
+            services(), collection, [(f.filename or "", f.stream) for f in files]
+        )
         job_id = control.start_ingest(services(), collection, paths, current_user_id(), "upload")
     except AssistantError as e:
         return _back("admin.corpus", e)

@@ -170,10 +170,9 @@ def upload_documents() -> tuple[Response, int]:
     if not isinstance(files, list) or not 1 <= len(files) <= MAX_API_UPLOAD_FILES:
         raise InvalidInput(f"'files' must be a list of 1 to {MAX_API_UPLOAD_FILES} files.")
     decoded = [_uploaded_file(i, f) for i, f in enumerate(files)]
-    paths = [
-        control.save_upload(services(), collection, name, io.BytesIO(data))
-        for name, data in decoded
-    ]
+    paths = control.save_uploads(
+        services(), collection, [(name, io.BytesIO(data)) for name, data in decoded]
+    )
     job_id = control.start_ingest(services(), collection, paths, current_user_id(), "upload")
     return jsonify(job_id=job_id, files=[p.name for p in paths]), 202
 
@@ -319,8 +318,10 @@ OPENAPI_PATHS: dict[str, Any] = {
         "post": {
             "summary": "Upload corpus files into a collection and index them as a job (admin)",
             "description": "Each file gives its `filename` (.jsonl, .txt, .md, .html, .pdf) and "
-            "either `text` or `base64` (for a PDF). Up to 20 files, 50 MiB each, 200 MiB in "
-            "all; a same-named upload is replaced.",
+            f"either `text` or `base64` (for a PDF). Up to {MAX_API_UPLOAD_FILES} files, "
+            f"{control.MAX_UPLOAD_BYTES // 2**20} MiB each, a body of "
+            f"{control.MAX_UPLOAD_REQUEST // 2**20} MiB in all; all are stored or none; a "
+            "same-named upload is replaced.",
             "requestBody": {
                 "required": True,
                 "content": {
@@ -333,7 +334,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                                 "files": {
                                     "type": "array",
                                     "minItems": 1,
-                                    "maxItems": 20,
+                                    "maxItems": MAX_API_UPLOAD_FILES,
                                     "items": {
                                         "type": "object",
                                         "required": ["filename"],

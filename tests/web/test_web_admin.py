@@ -188,6 +188,19 @@ def test_the_json_api_uploads_text_and_pdf_files(client_for, db, settings) -> No
     ):
         refused = client.post("/api/admin/documents", json=body)
         assert refused.status_code == 400 and message in refused.get_json()["message"], body
+    # One bad file refuses the whole upload: the good file beside it is not kept either.
+    mixed = client.post(
+        "/api/admin/documents",
+        json={
+            "collection": "legal",
+            "files": [
+                {"filename": "kept-not.md", "text": "# Note\n\nA clause."},
+                {"filename": "empty.md", "text": ""},
+            ],
+        },
+    )
+    assert mixed.status_code == 400 and "empty" in mixed.get_json()["message"]
+    assert sorted(p.name for p in folder.iterdir()) == ["lease.md", "scan.pdf"]
     with db.session() as s:
         assert len(s.scalars(select(Job)).all()) == 1  # nothing queued for refused uploads
 
