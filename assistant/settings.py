@@ -163,7 +163,7 @@ class LLMSettings(BaseModel):
         default="Q8_0",
         description="Re-quantize a base GGUF once, at first use, into the data folder; off: "
         "serve the file as it is. Measured on 2 CPU cores for SmolLM2 (benchmarks/quantization"
-        ".py): Q8_0 reads prompts ~1.6x faster than the shipped Q4_1 and Q4_K_M ~1.3x (most of "
+        ".py): Q8_0 reads prompts ~1.6x faster than the shipped Q4_1 and Q4_K_M ~1.2x (most of "
         "this model's tensors cannot take K-quants), for 8-16% slower decoding; RAG turns are "
         "mostly prompt.",
     )
