@@ -68,7 +68,13 @@ class RetrievalSettings(BaseModel):
         "Runtime on a graph exported locally from the same folder (int8: about twice as fast "
         "on CPU, cosine ~0.995 to torch). Changing it calls for a re-ingest.",
     )
-    embedding_batch_size: int = Field(default=32, ge=1, le=1024, description="Texts per batch.")
+    embedding_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="Texts per model call. Empty: the backend's measured best (torch 32; "
+        "ONNX 1, with one call per core at once).",
+    )
     chunk_tokens: int = Field(
         default=200,
         ge=32,
@@ -93,7 +99,7 @@ class RetrievalSettings(BaseModel):
         default=0.5, ge=0, le=1, description="Share of cosine (vs BM25) in a document's score."
     )
     passage_dense_weight: float = Field(
-        default=0.5,
+        default=0.7,
         ge=0,
         le=1,
         description="Share of cosine (vs in-document BM25) in a passage's score.",
@@ -110,6 +116,13 @@ class RetrievalSettings(BaseModel):
     )
     max_per_doc: int = Field(
         default=5, ge=1, le=100, description="Most passages of one document in a result list."
+    )
+    title_weight: float = Field(
+        default=0.4,
+        ge=0,
+        le=1,
+        description="Weight, in a document's score, of the share of its title's words that "
+        "the question contains.",
     )
     rrf_k: int = Field(default=60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
     min_score: float = Field(

@@ -5,7 +5,8 @@ evidence:
 
 1. **Which documents?** Both retrievers propose candidate passages; each candidate document
    gets its best cosine similarity and its best BM25 score, each scaled to [0, 1] over the
-   candidates, and a weighted sum of the two ranks the documents.
+   candidates, plus the share of its title's words that the question names; a weighted
+   sum of the three ranks the documents.
 2. **Which passages of those documents?** Every passage of the best documents is scored
    again: its cosine similarity, and BM25 with the term weights (IDF) computed *inside the
    document*. Words that are everywhere in one document (a contract's party names, a
@@ -44,10 +45,11 @@ class SearchParams:
     candidates: int = 100
     fusion: Fusion = "documents"
     doc_dense_weight: float = 0.5
-    passage_dense_weight: float = 0.5
+    passage_dense_weight: float = 0.7
     passage_weight: float = 0.3
     rerank_docs: int = 10
     max_per_doc: int = 5
+    title_weight: float = 0.4
     rrf_k: int = 60
 
     FIELDS: ClassVar[tuple[str, ...]] = (
@@ -58,6 +60,7 @@ class SearchParams:
         "passage_weight",
         "rerank_docs",
         "max_per_doc",
+        "title_weight",
         "rrf_k",
     )
 
@@ -75,6 +78,19 @@ def bm25_tokenize(texts: Sequence[str]) -> Any:
 
     return bm25s.tokenize(
         list(texts), stopwords="en", stemmer=_english_stemmer(), show_progress=False
+    )
+
+
+def bm25_tokenize_words(texts: Sequence[str]) -> list[list[str]]:
+    """The same tokens as ``bm25_tokenize``, as strings per text."""
+    import bm25s
+
+    return bm25s.tokenize(  # type: ignore[no-any-return]
+        list(texts),
+        stopwords="en",
+        stemmer=_english_stemmer(),
+        return_ids=False,
+        show_progress=False,
     )
 
 
@@ -149,11 +165,37 @@ class Searcher:
             # One query at a time: FAISS's OpenMP threads only add waiting, a lot of it when
             # the cores are shared. (Process-wide; index builds run in ingest processes.)
             faiss.omp_set_num_threads(1)
+        self._title_terms = self._doc_title_terms() if bm25 is not None else []
         if bm25 is not None:
             scores = bm25.scores
             self._data = np.asarray(scores["data"], dtype=np.float32)
             self._indices = np.asarray(scores["indices"], dtype=np.int64)
             self._indptr = np.asarray(scores["indptr"], dtype=np.int64)
+
+    def _doc_title_terms(self) -> list[frozenset[int]]:
+        """Each document's title as a set of BM25 vocabulary ids (stemmed, no stop words)."""
+        titles = [self.chunks[start].title for start in self.doc_start.tolist()]
+        tokens = bm25_tokenize_words(titles)
+        return [frozenset(self._vocab[t] for t in words if t in self._vocab) for words in tokens]
+
+    def title_match(self, terms: list[int], docs: np.ndarray) -> np.ndarray:
+        """Share of each document's title words that the query contains, in [0, 1].
+
+        Pages are titled by their topic, and questions name it: "spinocerebellar ataxia
+        type 6" then beats the pages on types 12 and 14 that the passages alone preferred.
+        (Measured against Dice, which also rewards titles naming more of the question:
+        slightly lower recall@1 on both dev sets.)
+        """
+        query = set(terms)
+        if not query or not self._title_terms:
+            return np.zeros(len(docs), dtype=np.float32)
+        return np.array(
+            [
+                len(title & query) / len(title) if title else 0.0
+                for title in (self._title_terms[d] for d in docs.tolist())
+            ],
+            dtype=np.float32,
+        )
 
     @property
     def has_keywords(self) -> bool:
@@ -251,15 +293,7 @@ class Searcher:
 
     def query_terms(self, query: str) -> list[int]:
         """BM25 vocabulary ids of the query's stemmed words (unknown words dropped)."""
-        import bm25s
-
-        tokens = bm25s.tokenize(
-            [query],
-            stopwords="en",
-            stemmer=_english_stemmer(),
-            return_ids=False,
-            show_progress=False,
-        )[0]
+        tokens = bm25_tokenize_words([query])[0]
         return [self._vocab[t] for t in tokens if t in self._vocab]
 
     def bm25_scores(self, terms: list[int], first: int, end: int) -> np.ndarray:
@@ -325,6 +359,8 @@ class Searcher:
         np.maximum.at(doc_keyword, slot, keyword)
         a = params.doc_dense_weight
         doc_score = a * _min_max(doc_cosine) + (1 - a) * _by_max(doc_keyword)
+        if params.title_weight:
+            doc_score = doc_score + params.title_weight * self.title_match(terms, docs)
         order = np.lexsort((docs, -doc_score))[: params.rerank_docs]
 
         top_docs = docs[order]

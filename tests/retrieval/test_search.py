@@ -129,3 +129,40 @@ def test_search_params_are_validated() -> None:
         SearchParams(doc_dense_weight=1.5)
     with pytest.raises(ValueError):
         SearchParams(max_per_doc=0)
+
+
+def two_topic_searcher(titles: tuple[str, str], first_passages: tuple[str, str]) -> Searcher:
+    """Two pages with the same kind of passages, the first slightly closer in vectors."""
+    import bm25s
+    import faiss
+
+    treatment = "It is treated with inhalers and by avoiding triggers."
+    rows = [
+        ("a", titles[0], first_passages[0], unit(1, 0.30)),
+        ("a", titles[0], treatment, unit(1, 0.5, 0.1)),
+        ("b", titles[1], first_passages[1], unit(1, 0.32)),
+        ("b", titles[1], treatment, unit(1, 0.5, 0.2)),
+    ]
+    chunks = [Chunk(doc, title, "medical", "", 0, len(text), text) for doc, title, text, _ in rows]
+    vectors = np.stack([v for *_, v in rows])
+    dense = faiss.IndexFlatIP(DIMENSION)
+    dense.add(vectors)
+    bm25 = bm25s.BM25()
+    bm25.index(bm25_tokenize([f"{c.title}\n{c.text}" for c in chunks]), show_progress=False)
+    return Searcher(chunks, vectors, dense, bm25, {"medical": [0, 4]})
+
+
+def test_the_page_whose_title_the_question_names_ranks_first() -> None:
+    searcher = two_topic_searcher(
+        ("Childhood asthma", "Adult asthma"),
+        ("Asthma in children narrows the airways.", "Asthma in adults narrows the airways."),
+    )
+    question = "What is childhood asthma?"
+    vector = unit(1, 0.31)
+    plain = searcher.search(question, vector, k=2, params=SearchParams(title_weight=0))
+    titled = searcher.search(question, vector, k=2, params=SearchParams(title_weight=0.4))
+    assert plain[0].chunk.doc_id == "b"  # the vectors alone prefer the other page
+    assert titled[0].chunk.doc_id == "a"
+    match = searcher.title_match(searcher.query_terms(question), np.array([0, 1]))
+    assert match.tolist() == [1.0, 0.5]
+    assert searcher.title_match([], np.array([0, 1])).tolist() == [0.0, 0.0]
