@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -89,12 +90,34 @@ def raw_stream(
     }
 
 
+def is_disclaimer(text: str, disclaimers: Sequence[str]) -> bool:
+    """Whether a streamed piece is the product's disclaimer, sent after the model's answer."""
+    if not text.startswith("\n\n"):
+        return False
+    rest = text
+    for disclaimer in disclaimers:
+        rest = rest.replace(disclaimer, "")
+    return rest != text and not rest.strip()
+
+
 def http_stream(
-    client: Any, url: str, token: str, question: str, max_tokens: int | None
+    client: Any,
+    url: str,
+    token: str,
+    question: str,
+    max_tokens: int | None,
+    disclaimers: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """One streamed answer through /v1/chat/completions.
+
+    ``decode_s`` runs from the first to the last *model* token, as for raw llama.cpp; the
+    disclaimer the product appends and the checks after the answer (PII pass, output
+    guard, storing the turn) are timed apart, as ``finish_s`` (last model token to
+    ``[DONE]``).
+    """
     body: dict[str, Any] = {"messages": [{"role": "user", "content": question}], "stream": True}
     started = time.perf_counter()
-    first = None
+    first = last = None
     tokens = 0
     done = finished = False
     model = ""
@@ -119,19 +142,23 @@ def http_stream(
                 error = chunk["error"].get("code")
                 continue
             choice = chunk["choices"][0]
-            if choice["delta"].get("content"):
+            content = choice["delta"].get("content")
+            if content and not is_disclaimer(content, disclaimers):
                 tokens += 1
+                last = time.perf_counter()
                 if first is None:
-                    first = time.perf_counter()
+                    first = last
             if choice.get("finish_reason") == "stop":
                 finished = True
                 model = chunk.get("model", "")
     end = time.perf_counter()
     first = first or end
+    last = last or end
     return {
         "ttft": first - started,
         "tokens": tokens,
-        "decode_s": end - first,
+        "decode_s": last - first,
+        "finish_s": end - last,
         "total": end - started,
         "complete": done and finished and error is None,
         "error": error,
@@ -294,10 +321,11 @@ def main() -> None:
         http_stream(client, url, token, "What is asthma?", None)
         log("server ready; raw vs HTTP turns")
 
+        disclaimers = list(settings.safety.disclaimers.values())
         raw_results, http_results, baseline = [], [], []
         for question, messages in zip(turns, prompts, strict=True):
             raw_results.append(raw_stream(probe, messages, llm_settings, args.max_tokens))
-            http_results.append(http_stream(client, url, token, question, None))
+            http_results.append(http_stream(client, url, token, question, None, disclaimers))
         old = Llama(
             model_path=str(llm_settings.model_path),
             n_ctx=llm_settings.n_ctx,
@@ -319,12 +347,16 @@ def main() -> None:
         raw_ttft = [r["ttft"] * 1000 for r in raw_results]
         http_ttft = [r["ttft"] * 1000 for r in http_results]
         base_ttft = [r["ttft"] * 1000 for r in baseline]
+        finish_ms = [r["finish_s"] * 1000 for r in http_results]
         figures.update(
             raw_tokens_per_s=round(rate(raw_results), 2),
             http_tokens_per_s=round(rate(http_results), 2),
             tokens_per_s_ratio=round(rate(http_results) / rate(raw_results), 3)
             if rate(raw_results)
             else None,
+            raw_tokens=sum(r["tokens"] for r in raw_results),
+            http_tokens=sum(r["tokens"] for r in http_results),
+            http_finish_p50_ms=round(statistics.median(finish_ms), 1),
             raw_ttft_p50_ms=round(statistics.median(raw_ttft), 1),
             http_ttft_p50_ms=round(statistics.median(http_ttft), 1),
             ttft_overhead_p50_ms=round(

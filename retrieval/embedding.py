@@ -160,6 +160,10 @@ class OnnxEmbedder(_TokenCounting):
         # side (encode). A query is as fast on one core as on two (~4 ms either way).
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        # No thread of ONNX Runtime's may spin waiting for work: on 2 cores a spinning
+        # thread takes CPU from llama.cpp while it decodes.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(onnx_file), options, providers=["CPUExecutionProvider"]
         )
