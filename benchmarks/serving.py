@@ -3,7 +3,8 @@
 In one run, with the same model file, prompts, sampling and threads:
 1. raw ``Llama.create_chat_completion(stream=True)`` on the product's final RAG prompts, then
    the same questions through ``POST /v1/chat/completions`` (stream) of a real server
-   (``assistant serve`` on loopback): decode tokens/s ratio and TTFT overhead p50;
+   (``assistant serve`` on loopback), alternating turn by turn, ``--rounds`` times: decode
+   tokens/s ratio (over all rounds, and each round's) and TTFT overhead p50;
 2. the TTFT of those RAG turns against the old baseline: the shipped Q4_1 file, whole
    passages in the prompt, no prefix reuse (a fresh context every turn);
 3. a load run: N concurrent clients sending M streamed requests in all (small max_tokens),
@@ -88,6 +89,29 @@ def raw_stream(
         "decode_s": end - first,
         "total": end - started,
     }
+
+
+def rate(results: list[dict[str, Any]]) -> float:
+    """Decode tokens/s over streamed turns (the first token belongs to TTFT)."""
+    tokens = sum(max(0, r["tokens"] - 1) for r in results)
+    seconds = sum(r["decode_s"] for r in results)
+    return tokens / seconds if seconds else 0.0
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (Linux).
+
+    The server is a gunicorn master with its worker as a child: the worker does the work.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            seconds += process_cpu_s(int(child))
+    return seconds
 
 
 def is_disclaimer(text: str, disclaimers: Sequence[str]) -> bool:
@@ -215,6 +239,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None, help="Data folder with an index.")
     parser.add_argument("--turns", type=int, default=6, help="RAG turns for raw vs HTTP.")
     parser.add_argument("--max-tokens", type=int, default=64, help="Answer cap for raw vs HTTP.")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="Times the raw vs HTTP turns are repeated."
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--load-max-tokens", type=int, default=8)
@@ -323,9 +350,23 @@ def main() -> None:
 
         disclaimers = list(settings.safety.disclaimers.values())
         raw_results, http_results, baseline = [], [], []
-        for question, messages in zip(turns, prompts, strict=True):
-            raw_results.append(raw_stream(probe, messages, llm_settings, args.max_tokens))
-            http_results.append(http_stream(client, url, token, question, None, disclaimers))
+        round_ratios = []
+        # Raw and HTTP alternate turn by turn, and whole rounds repeat: on a 2-core machine
+        # the decode rate itself drifts from minute to minute, so one round's ratio is noisy.
+        cpu = {"raw_self": 0.0, "http_self": 0.0, "http_server": 0.0}
+        for _ in range(args.rounds):
+            raw_round, http_round = [], []
+            for question, messages in zip(turns, prompts, strict=True):
+                started = time.process_time()
+                raw_round.append(raw_stream(probe, messages, llm_settings, args.max_tokens))
+                cpu["raw_self"] += time.process_time() - started
+                started, server_started = time.process_time(), process_cpu_s(server.pid)
+                http_round.append(http_stream(client, url, token, question, None, disclaimers))
+                cpu["http_self"] += time.process_time() - started
+                cpu["http_server"] += process_cpu_s(server.pid) - server_started
+            round_ratios.append(round(rate(http_round) / max(rate(raw_round), 1e-9), 3))
+            raw_results += raw_round
+            http_results += http_round
         old = Llama(
             model_path=str(llm_settings.model_path),
             n_ctx=llm_settings.n_ctx,
@@ -339,11 +380,6 @@ def main() -> None:
             baseline.append(raw_stream(old, messages, llm_settings, 1))
         del old
 
-        def rate(results: list[dict[str, Any]]) -> float:
-            tokens = sum(max(0, r["tokens"] - 1) for r in results)
-            seconds = sum(r["decode_s"] for r in results)
-            return tokens / seconds if seconds else 0.0
-
         raw_ttft = [r["ttft"] * 1000 for r in raw_results]
         http_ttft = [r["ttft"] * 1000 for r in http_results]
         base_ttft = [r["ttft"] * 1000 for r in baseline]
@@ -354,7 +390,15 @@ def main() -> None:
             tokens_per_s_ratio=round(rate(http_results) / rate(raw_results), 3)
             if rate(raw_results)
             else None,
+            tokens_per_s_ratio_by_round=round_ratios,
+            tokens_per_s_ratio_median_round=statistics.median(round_ratios),
             raw_tokens=sum(r["tokens"] for r in raw_results),
+            # Where the CPU goes, per generated token: raw llama.cpp in this process; the
+            # server process (llama.cpp plus the web path) and this client on HTTP turns.
+            cpu_ms_per_token={
+                name: round(seconds * 1000 / max(1, sum(r["tokens"] for r in raw_results)), 2)
+                for name, seconds in cpu.items()
+            },
             http_tokens=sum(r["tokens"] for r in http_results),
             http_finish_p50_ms=round(statistics.median(finish_ms), 1),
             raw_ttft_p50_ms=round(statistics.median(raw_ttft), 1),
