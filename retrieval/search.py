@@ -159,12 +159,6 @@ class Searcher:
         self.doc_start = np.array(starts, dtype=np.int64)
         self.doc_end = np.append(self.doc_start[1:], len(chunks)).astype(np.int64)
         self.chunk_doc = np.repeat(np.arange(len(starts)), self.doc_end - self.doc_start)
-        if dense_index is not None:
-            import faiss
-
-            # One query at a time: FAISS's OpenMP threads only add waiting, a lot of it when
-            # the cores are shared. (Process-wide; index builds run in ingest processes.)
-            faiss.omp_set_num_threads(1)
         self._title_terms = self._doc_title_terms() if bm25 is not None else []
         if bm25 is not None:
             scores = bm25.scores
@@ -284,6 +278,11 @@ class Searcher:
     ) -> list[int]:
         import faiss
 
+        # One query at a time needs no OpenMP team. The setting belongs to the calling
+        # thread, and every request thread would otherwise get a team of its own: more
+        # OpenMP threads than cores makes libgomp stop spin-waiting, which slowed llama.cpp's
+        # decoding (also OpenMP) by a third on 2 cores.
+        faiss.omp_set_num_threads(1)
         params = None
         if (first, end) != (0, len(self.chunks)):
             params = faiss.SearchParameters(sel=faiss.IDSelectorRange(first, end))  # type: ignore[call-arg]

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,15 @@ FTYPES = {"Q4_K_M": 15, "Q5_K_M": 17, "Q8_0": 7}
 class LocalLLM:
     """One llama.cpp model behind a fair queue: a ``Llama`` is not thread-safe.
 
-    Generation runs in the caller's thread while it holds the model's slot; the llama.cpp
-    context keeps the tokens of the last prompt, so a prompt that starts the same way (the
-    constant system prompt) is read only from where it differs.
+    The caller's thread holds the model's slot while it generates; the llama.cpp context
+    keeps the tokens of the last prompt, so a prompt that starts the same way (the constant
+    system prompt) is read only from where it differs.
+
+    Every llama.cpp computation runs on one thread the model owns, whichever request thread
+    asks. This llama.cpp build uses OpenMP, and each thread that computes gets its own team
+    of OpenMP threads: after a few request threads, the process holds more of them than
+    cores, libgomp stops spin-waiting at its barriers, and decoding slowed from ~100 to
+    ~60 tokens/s on 2 cores (measured; README, Serving figures).
     """
 
     def __init__(
@@ -50,8 +57,10 @@ class LocalLLM:
         from llama_cpp import Llama
 
         started = time.perf_counter()
+        self._runner = ThreadPoolExecutor(1, thread_name_prefix=f"llama-{self.model_path.stem}")
         try:
-            self._llama: Any = Llama(
+            self._llama: Any = self._runner.submit(
+                Llama,
                 model_path=str(self.model_path),
                 lora_path=str(lora_path) if lora_path else None,
                 n_ctx=settings.n_ctx,
@@ -60,8 +69,9 @@ class LocalLLM:
                 n_gpu_layers=settings.n_gpu_layers,
                 seed=settings.seed,
                 verbose=False,
-            )
+            ).result()
         except ValueError as exc:  # llama-cpp-python reports load failures as ValueError
+            self._runner.shutdown(wait=False)
             raise ModelUnavailable(f"could not load {self.model_path.name}: {exc}") from exc
         self.scheduler = Scheduler(
             settings.queue_size, settings.queue_timeout_s, settings.retry_after_s, on_wait
@@ -102,7 +112,8 @@ class LocalLLM:
             deadline = time.perf_counter() + limit
             stream: Any = None
             try:
-                stream = self._llama.create_chat_completion(
+                stream = self._on_model_thread(
+                    self._llama.create_chat_completion,
                     messages=messages,
                     stream=True,
                     max_tokens=max_tokens or s.max_tokens,
@@ -112,7 +123,7 @@ class LocalLLM:
                     seed=s.seed,
                     stop=list(s.stop) or None,
                 )
-                for part in stream:
+                while (part := self._on_model_thread(next, stream, None)) is not None:
                     text = part["choices"][0]["delta"].get("content")
                     if text:
                         yield text
@@ -124,13 +135,19 @@ class LocalLLM:
                 raise
             finally:
                 if stream is not None:
-                    stream.close()  # stops llama.cpp before the slot is given to the next
+                    # Stops llama.cpp before the slot is given to the next.
+                    self._on_model_thread(stream.close)
 
     def close(self) -> None:
         """Free the model; the caller makes sure no generation uses it (see ServingLLM)."""
         if not self._closed:
             self._closed = True
-            self._llama.close()
+            self._on_model_thread(self._llama.close)
+            self._runner.shutdown(wait=False)
+
+    def _on_model_thread(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``function(*args, **kwargs)`` run on the model's own thread; its result or error."""
+        return self._runner.submit(function, *args, **kwargs).result()
 
 
 def requantized(source: Path, quantization: str, folder: Path, threads: int = 2) -> Path:
