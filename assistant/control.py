@@ -75,6 +75,11 @@ def save_uploads(
     """
     _check_collection(services, collection)
     names = [safe_filename(name) for name, _ in files]
+    # Two files of one upload under one name would both be written to the same temporary
+    # file, and only one of them kept.
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InvalidInput(f"Two files of this upload are both named {repeated[0]}.")
     folder = uploads_dir(services, collection)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[tuple[Path, Path]] = []

@@ -185,6 +185,13 @@ def test_the_json_api_uploads_text_and_pdf_files(client_for, db, settings) -> No
         ({"collection": "legal", "files": [{"filename": "a.exe", "text": "x"}]}, "types"),
         ({"collection": "astrology", "files": [{"filename": "a.md", "text": "x"}]}, "Unknown"),
         ({"collection": "legal", "files": [{"filename": "a.md", "text": ""}]}, "empty"),
+        (
+            {
+                "collection": "legal",
+                "files": [{"filename": "a b.md", "text": "x"}, {"filename": "a_b.md", "text": "y"}],
+            },
+            "both named a_b.md",
+        ),
     ):
         refused = client.post("/api/admin/documents", json=body)
         assert refused.status_code == 400 and message in refused.get_json()["message"], body
