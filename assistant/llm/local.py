@@ -70,9 +70,11 @@ class LocalLLM:
                 seed=settings.seed,
                 verbose=False,
             ).result()
-        except ValueError as exc:  # llama-cpp-python reports load failures as ValueError
-            self._runner.shutdown(wait=False)
-            raise ModelUnavailable(f"could not load {self.model_path.name}: {exc}") from exc
+        except BaseException as exc:
+            self._runner.shutdown(wait=False)  # no idle thread left behind by a failed load
+            if isinstance(exc, ValueError):  # how llama-cpp-python reports load failures
+                raise ModelUnavailable(f"could not load {self.model_path.name}: {exc}") from exc
+            raise
         self.scheduler = Scheduler(
             settings.queue_size, settings.queue_timeout_s, settings.retry_after_s, on_wait
         )
