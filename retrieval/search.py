@@ -74,22 +74,22 @@ class SearchParams:
 
 def bm25_tokenize(texts: Sequence[str]) -> Any:
     """Lower-cased, English-stemmed word tokens without stop words (bm25s's tokenizer)."""
-    import bm25s
-
-    return bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_english_stemmer(), show_progress=False
-    )
+    return _tokenize(texts, return_ids=True)
 
 
 def bm25_tokenize_words(texts: Sequence[str]) -> list[list[str]]:
     """The same tokens as ``bm25_tokenize``, as strings per text."""
+    return _tokenize(texts, return_ids=False)  # type: ignore[no-any-return]
+
+
+def _tokenize(texts: Sequence[str], return_ids: bool) -> Any:
     import bm25s
 
-    return bm25s.tokenize(  # type: ignore[no-any-return]
+    return bm25s.tokenize(
         list(texts),
         stopwords="en",
         stemmer=_english_stemmer(),
-        return_ids=False,
+        return_ids=return_ids,
         show_progress=False,
     )
 

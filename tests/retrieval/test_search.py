@@ -44,21 +44,32 @@ PASSAGES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def searcher() -> Searcher:
+def searcher_over(
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    collections: dict[str, list[int]],
+    keyword_texts: list[str],
+) -> Searcher:
+    """A Searcher over real FAISS and bm25s indexes of ``chunks``."""
     import bm25s
     import faiss
 
+    dense = faiss.IndexFlatIP(DIMENSION)
+    dense.add(vectors)
+    bm25 = bm25s.BM25()
+    bm25.index(bm25_tokenize(keyword_texts), show_progress=False)
+    return Searcher(chunks, vectors, dense, bm25, collections)
+
+
+@pytest.fixture(scope="module")
+def searcher() -> Searcher:
     chunks = [
         Chunk(doc, doc.title(), collection, "", 0, len(text), text)
         for doc, collection, text, _ in PASSAGES
     ]
     vectors = np.stack([v for *_, v in PASSAGES])
-    dense = faiss.IndexFlatIP(DIMENSION)
-    dense.add(vectors)
-    bm25 = bm25s.BM25()
-    bm25.index(bm25_tokenize([c.text for c in chunks]), show_progress=False)
-    return Searcher(chunks, vectors, dense, bm25, {"legal": [0, 8], "medical": [8, 9]})
+    collections = {"legal": [0, 8], "medical": [8, 9]}
+    return searcher_over(chunks, vectors, collections, [c.text for c in chunks])
 
 
 def texts(hits) -> list[str]:  # type: ignore[no-untyped-def]
@@ -133,9 +144,6 @@ def test_search_params_are_validated() -> None:
 
 def two_topic_searcher(titles: tuple[str, str], first_passages: tuple[str, str]) -> Searcher:
     """Two pages with the same kind of passages, the first slightly closer in vectors."""
-    import bm25s
-    import faiss
-
     treatment = "It is treated with inhalers and by avoiding triggers."
     rows = [
         ("a", titles[0], first_passages[0], unit(1, 0.30)),
@@ -145,11 +153,8 @@ def two_topic_searcher(titles: tuple[str, str], first_passages: tuple[str, str])
     ]
     chunks = [Chunk(doc, title, "medical", "", 0, len(text), text) for doc, title, text, _ in rows]
     vectors = np.stack([v for *_, v in rows])
-    dense = faiss.IndexFlatIP(DIMENSION)
-    dense.add(vectors)
-    bm25 = bm25s.BM25()
-    bm25.index(bm25_tokenize([f"{c.title}\n{c.text}" for c in chunks]), show_progress=False)
-    return Searcher(chunks, vectors, dense, bm25, {"medical": [0, 4]})
+    keyword_texts = [f"{c.title}\n{c.text}" for c in chunks]
+    return searcher_over(chunks, vectors, {"medical": [0, 4]}, keyword_texts)
 
 
 def test_the_page_whose_title_the_question_names_ranks_first() -> None:
