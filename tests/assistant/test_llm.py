@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,6 +58,22 @@ def test_closing_a_stream_stops_generation_and_frees_the_model(local_llm: LocalL
     follow = local_llm.stream_chat(MESSAGES, max_tokens=4)
     assert next(follow)
     follow.close()
+
+
+def test_the_model_generates_ahead_while_the_caller_is_busy(local_llm: LocalLLM) -> None:
+    # The web thread streams a token out while llama.cpp computes the next: the model must
+    # not sit idle until the caller asks again (it did, a round trip per token).
+    stream = local_llm.stream_chat(MESSAGES, max_tokens=40)
+    next(stream)
+    after_first = local_llm._llama.n_tokens
+    deadline = time.monotonic() + 60
+    while local_llm._llama.n_tokens < after_first + 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert local_llm._llama.n_tokens >= after_first + 10
+    finally:
+        stream.close()
+    assert not local_llm.scheduler.busy
 
 
 def test_a_full_queue_refuses_a_request_while_the_model_is_busy(local_llm: LocalLLM) -> None:
