@@ -21,6 +21,7 @@ Timings depend on what else runs on the machine: compare ratios taken in the sam
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import socket
@@ -414,26 +415,31 @@ def main() -> None:
         )
         log(json.dumps(figures))
 
-        # Raw single stream on load-sized requests (a sample), the load run's yardstick.
-        raw_single = probe  # the served file again
+        # Raw single stream on load-sized requests (a sample), the load run's yardstick. It
+        # is measured before and after the load run and averaged: the machine's speed drifts
+        # over the minutes the load run takes (seen here: 10% between two samples).
         load_questions = [questions[i % len(questions)] for i in range(args.requests)]
-        sample = []
+        sample_prompts = []
         for question in load_questions[: min(12, args.requests)]:
             hits = services.index.search(question, settings.retrieval.top_k, None)
             prompt = build_prompt(
                 question,
                 hits,
-                count_tokens=lambda t: len(
-                    raw_single.tokenize(t.encode(), add_bos=False, special=False)
-                ),
-                context_tokens=raw_single.n_ctx(),
-                answer_tokens=args.load_max_tokens,
+                count,
+                probe.n_ctx(),
+                args.load_max_tokens,
                 compact=llm_settings.compact_context,
             )
-            sample.append(
-                raw_stream(raw_single, prompt.messages, llm_settings, args.load_max_tokens)
-            )
-        raw_single_tps = sum(r["tokens"] for r in sample) / sum(r["total"] for r in sample)
+            sample_prompts.append(prompt.messages)
+
+        def raw_single_stream_rate() -> float:
+            sample = [
+                raw_stream(probe, messages, llm_settings, args.load_max_tokens)
+                for messages in sample_prompts
+            ]
+            return sum(r["tokens"] for r in sample) / sum(r["total"] for r in sample)
+
+        raw_single_before = raw_single_stream_rate()
 
         # The load run: the server now caps answers at load_max_tokens.
         server.terminate()
@@ -486,6 +492,8 @@ def main() -> None:
             results = list(pool.map(one, load_questions))
         wall = time.perf_counter() - started
         metrics_text = client.get(f"{url}/metrics").text
+        raw_single_after = raw_single_stream_rate()
+        raw_single_tps = (raw_single_before + raw_single_after) / 2
         errors = [r.get("error") for r in results if r.get("error")]
         incomplete = sum(not r.get("complete") for r in results)
         tokens = sum(r.get("tokens", 0) for r in results)
@@ -494,10 +502,15 @@ def main() -> None:
             load_clients=args.clients,
             load_requests=len(results),
             load_errors=len(errors),
+            load_error_kinds=dict(collections.Counter(str(e) for e in errors)),
             load_incomplete_streams=incomplete,
             **queue_wait_p95(metrics_text),
             load_aggregate_tokens_per_s=round(tokens / wall, 2),
             raw_single_stream_tokens_per_s=round(raw_single_tps, 2),
+            raw_single_stream_before_after=[
+                round(raw_single_before, 2),
+                round(raw_single_after, 2),
+            ],
             load_tokens_per_s_ratio=round(tokens / wall / raw_single_tps, 3)
             if raw_single_tps
             else None,
