@@ -135,6 +135,7 @@ def chunk_document(
             start=group[0][0].start,
             end=group[-1][0].end,
             text=text[group[0][0].start : group[-1][0].end],
+            aliases=document.aliases,
         )
         for group in groups
     ]

@@ -40,6 +40,7 @@ CHUNKER_VERSION = "2"
 def content_hash(document: Document, chunking: str = "") -> str:
     payload = "\x1f".join(
         [document.title, document.collection, document.source_url, document.text, chunking]
+        + (["\x1e".join(document.aliases)] if document.aliases else [])
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 

@@ -103,7 +103,35 @@ def _load_jsonl(
                 text=text,
                 collection=override or own,
                 source_url=str(record.get("source_url") or ""),
+                aliases=record_aliases(record),
             )
+
+
+# The most other names kept for one document, and their longest length: a record with a
+# thousand "synonyms" must not turn every question into a match.
+MAX_ALIASES = 20
+MAX_ALIAS_LENGTH = 200
+
+
+def record_aliases(record: dict[str, object]) -> tuple[str, ...]:
+    """A JSONL record's other names: ``aliases`` or ``synonyms``, a list or a ';'-separated
+    string; blanks, repeats and the title itself left out."""
+    raw = record.get("aliases", record.get("synonyms"))
+    if isinstance(raw, str):
+        raw = raw.split(";")
+    if not isinstance(raw, list):
+        return ()
+    title = str(record.get("title") or "").strip().casefold()
+    seen = {title}
+    aliases = []
+    for value in raw:
+        if not isinstance(value, str):
+            continue
+        alias = " ".join(value.split())
+        if alias and len(alias) <= MAX_ALIAS_LENGTH and alias.casefold() not in seen:
+            seen.add(alias.casefold())
+            aliases.append(alias)
+    return tuple(aliases[:MAX_ALIASES])
 
 
 def _load_single(path: Path, collection: str) -> Document:

@@ -28,6 +28,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from retrieval.names import DocumentNames
+from retrieval.spelling import SpellingCorrector
 from retrieval.types import Chunk, Hit
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ logger = logging.getLogger(__name__)
 _stemmer: Any = None
 
 SEARCH_MODES = ("hybrid", "dense", "bm25")
+# Words besides a document's name from which a question says fully what it asks about it.
+INTENT_WORDS = 3
 Fusion = Literal["documents", "rrf"]
 
 
@@ -50,6 +54,8 @@ class SearchParams:
     rerank_docs: int = 10
     max_per_doc: int = 5
     title_weight: float = 0.4
+    named_docs: int = 10
+    intent_weight: float = 0.7
     rrf_k: int = 60
 
     FIELDS: ClassVar[tuple[str, ...]] = (
@@ -61,13 +67,17 @@ class SearchParams:
         "rerank_docs",
         "max_per_doc",
         "title_weight",
+        "named_docs",
+        "intent_weight",
         "rrf_k",
     )
 
     def __post_init__(self) -> None:
         if self.candidates < 1 or self.rerank_docs < 1 or self.max_per_doc < 1:
             raise ValueError("candidates, rerank_docs and max_per_doc must be positive")
-        for name in ("doc_dense_weight", "passage_dense_weight"):
+        if self.named_docs < 0:
+            raise ValueError("named_docs must not be negative")
+        for name in ("doc_dense_weight", "passage_dense_weight", "intent_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]")
 
@@ -121,6 +131,16 @@ def _min_max(values: np.ndarray) -> np.ndarray:
     return (values - values.min()) / spread  # type: ignore[no-any-return]
 
 
+def _min_max_within(values: np.ndarray, bounds: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """``values`` scaled to [0, 1] within each group of consecutive items (1 where all equal).
+
+    ``bounds`` are the groups' first positions and ``group`` each item's group.
+    """
+    low = np.minimum.reduceat(values, bounds)[group]
+    spread = np.maximum.reduceat(values, bounds)[group] - low
+    return np.where(spread > 1e-9, (values - low) / np.maximum(spread, 1e-9), 1.0)  # type: ignore[no-any-return]
+
+
 def _by_max(values: np.ndarray) -> np.ndarray:
     top = float(values.max()) if len(values) else 0.0
     return values / top if top > 0 else np.zeros_like(values)  # type: ignore[no-any-return]
@@ -145,8 +165,10 @@ class Searcher:
         dense_index: Any,
         bm25: Any,
         collections: dict[str, list[int]],
+        title_vectors: np.ndarray | None = None,
     ) -> None:
         self.chunks = chunks
+        self.title_vectors = title_vectors  # one per document, in document order
         self.vectors = vectors
         self.dense = dense_index
         self.bm25 = bm25
@@ -159,37 +181,37 @@ class Searcher:
         self.doc_start = np.array(starts, dtype=np.int64)
         self.doc_end = np.append(self.doc_start[1:], len(chunks)).astype(np.int64)
         self.chunk_doc = np.repeat(np.arange(len(starts)), self.doc_end - self.doc_start)
-        self._title_terms = self._doc_title_terms() if bm25 is not None else []
         if bm25 is not None:
             scores = bm25.scores
             self._data = np.asarray(scores["data"], dtype=np.float32)
             self._indices = np.asarray(scores["indices"], dtype=np.int64)
             self._indptr = np.asarray(scores["indptr"], dtype=np.int64)
+        firsts = [chunks[i] for i in starts]
+        self.names = DocumentNames.build(
+            [c.title for c in firsts], [c.aliases for c in firsts], bm25_tokenize_words
+        )
+        # bm25s files a placeholder word past the last posting list: it has no frequency.
+        document_frequency = np.diff(self._indptr).tolist() if bm25 is not None else []
+        known = self.names.vocabulary
+        known.update(
+            (word, document_frequency[i])
+            for word, i in self._vocab.items()
+            if i < len(document_frequency)
+        )
+        self._speller = SpellingCorrector(known)
 
-    def _doc_title_terms(self) -> list[frozenset[int]]:
-        """Each document's title as a set of BM25 vocabulary ids (stemmed, no stop words)."""
-        titles = [self.chunks[start].title for start in self.doc_start.tolist()]
-        tokens = bm25_tokenize_words(titles)
-        return [frozenset(self._vocab[t] for t in words if t in self._vocab) for words in tokens]
-
-    def title_match(self, terms: list[int], docs: np.ndarray) -> np.ndarray:
-        """Share of each document's title words that the query contains, in [0, 1].
+    def title_match(self, words: set[str], docs: np.ndarray) -> np.ndarray:
+        """Per document, the largest share of one of its names' words the query contains.
 
         Pages are titled by their topic, and questions name it: "spinocerebellar ataxia
         type 6" then beats the pages on types 12 and 14 that the passages alone preferred.
-        (Measured against Dice, which also rewards titles naming more of the question:
-        slightly lower recall@1 on both dev sets.)
+        A document's aliases count as its title does (``DocumentNames``). (Measured against
+        Dice, which also rewards titles naming more of the question: slightly lower
+        recall@1 on both dev sets.)
         """
-        query = set(terms)
-        if not query or not self._title_terms:
+        if not words or not len(docs):
             return np.zeros(len(docs), dtype=np.float32)
-        return np.array(
-            [
-                len(title & query) / len(title) if title else 0.0
-                for title in (self._title_terms[d] for d in docs.tolist())
-            ],
-            dtype=np.float32,
-        )
+        return self.names.coverage(words, docs)
 
     @property
     def has_keywords(self) -> bool:
@@ -222,13 +244,13 @@ class Searcher:
         elif not self.has_keywords:
             mode = "dense"
         depth = max(k, params.candidates)
-        terms = self.query_terms(query) if mode != "dense" else []
+        words = self.query_words(query) if mode != "dense" else []
+        terms = [self._vocab[w] for w in words if w in self._vocab]
         bm25_scores = self.bm25_scores(terms, first, end) if terms else None
-        bm25_ids = (
-            [int(i) for i in _top(bm25_scores, depth) if bm25_scores[i] > 0]
-            if bm25_scores is not None
-            else []
-        )
+        bm25_ids: list[int] = []
+        if bm25_scores is not None:
+            best = _top(bm25_scores, depth)
+            bm25_ids = best[bm25_scores[best] > 0].tolist()
         dense_ids: list[int] = []
         if mode != "bm25":
             assert query_vector is not None
@@ -241,8 +263,9 @@ class Searcher:
             ranked = rrf_fuse([(dense_ids, 1.0), (bm25_ids, 1.0)], params.rrf_k)
         else:
             assert query_vector is not None
+            named = self.named_passages(set(words), params.named_docs, first, end)
             ranked = self._fuse_by_document(
-                terms, query_vector, dense_ids, bm25_ids, bm25_scores, params
+                words, terms, query_vector, dense_ids + bm25_ids + named, bm25_scores, params
             )
         ranked = ranked[:k]
         ids = np.array([i for i, _ in ranked], dtype=np.int64)
@@ -290,10 +313,37 @@ class Searcher:
         _, ids = self.dense.search(query_vector.reshape(1, -1), depth, params=params)
         return [int(i) for i in ids[0] if i >= 0]
 
+    def query_words(self, query: str) -> list[str]:
+        """The query's stemmed words (no stop words), misspellings read as the index's words.
+
+        A word that neither the passages nor the documents' names contain is read as the
+        closest word that one of them does (``SpellingCorrector``); when none is close it
+        stays as it is, matching nothing but still counted as part of the question.
+        """
+        words = []
+        for token in bm25_tokenize_words([query])[0]:
+            if token not in self._vocab and token not in self.names.by_word:
+                token = self._speller.correct(token) or token
+            words.append(token)
+        return words
+
     def query_terms(self, query: str) -> list[int]:
-        """BM25 vocabulary ids of the query's stemmed words (unknown words dropped)."""
-        tokens = bm25_tokenize_words([query])[0]
-        return [self._vocab[t] for t in tokens if t in self._vocab]
+        """BM25 vocabulary ids of the query's words (``query_words``)."""
+        return [self._vocab[w] for w in self.query_words(query) if w in self._vocab]
+
+    def named_passages(self, words: set[str], limit: int, first: int, end: int) -> list[int]:
+        """Every passage of the documents (in ``[first, end)``) that the query names whole."""
+        if not limit or not words:
+            return []
+        passages: list[int] = []
+        for doc in self.names.named(words, limit * 4):
+            start, stop = int(self.doc_start[doc]), int(self.doc_end[doc])
+            if first <= start and stop <= end:
+                passages.extend(range(start, stop))
+                limit -= 1
+                if not limit:
+                    break
+        return passages
 
     def bm25_scores(self, terms: list[int], first: int, end: int) -> np.ndarray:
         """BM25 score of every chunk in ``[first, end)`` (zeros elsewhere)."""
@@ -321,32 +371,90 @@ class Searcher:
         sizes = (self.doc_end[docs] - self.doc_start[docs]).astype(np.float32)
         total = len(self.chunks)
         unique, counts = np.unique(np.array(terms, dtype=np.int64), return_counts=True)
-        for term, count in zip(unique.tolist(), counts.tolist(), strict=True):
-            lo, hi = int(self._indptr[term]), int(self._indptr[term + 1])
-            chunk_ids = self._indices[lo:hi]
-            where = slot[self.chunk_doc[chunk_ids]]
-            inside = where >= 0
-            if not inside.any():
-                continue
-            chunk_ids, where, values = chunk_ids[inside], where[inside], self._data[lo:hi][inside]
-            df_local = np.bincount(where, minlength=len(docs)).astype(np.float32)
-            df_global = hi - lo
-            idf_global = np.log1p((total - df_global + 0.5) / (df_global + 0.5))
-            idf_local = np.log1p((sizes - df_local + 0.5) / (df_local + 0.5))
-            scores[chunk_ids] += values * (count * idf_local[where] / idf_global)
+        # All postings of all query terms at once: position p belongs to term term_of[p].
+        lo, hi = self._indptr[unique], self._indptr[unique + 1]
+        lengths = hi - lo
+        term_of = np.repeat(np.arange(len(unique)), lengths)
+        postings = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        postings += np.repeat(lo, lengths)
+        chunk_ids = self._indices[postings]
+        where = slot[self.chunk_doc[chunk_ids]]
+        inside = where >= 0
+        postings, term_of, chunk_ids, where = (
+            postings[inside],
+            term_of[inside],
+            chunk_ids[inside],
+            where[inside],
+        )
+        df_local = np.bincount(term_of * len(docs) + where, minlength=len(unique) * len(docs))
+        df_local = df_local.reshape(len(unique), len(docs)).astype(np.float32)
+        idf_local = np.log1p((sizes[None, :] - df_local + 0.5) / (df_local + 0.5))
+        idf_global = np.log1p((total - lengths + 0.5) / (lengths + 0.5)).astype(np.float32)
+        factor = counts[term_of] * idf_local[term_of, where] / idf_global[term_of]
+        weights = self._data[postings] * factor
+        scores += np.bincount(chunk_ids, weights=weights, minlength=len(scores)).astype(np.float32)
         return scores
+
+    # ---- passages inside one document -----------------------------------------------------
+    def _passage_dense(
+        self,
+        ids: np.ndarray,
+        group: np.ndarray,
+        bounds: np.ndarray,
+        query_vector: np.ndarray,
+        docs: np.ndarray,
+        words: list[str],
+        intent_weight: float,
+    ) -> np.ndarray:
+        """Each passage's similarity to the question, scaled to [0, 1] within its document.
+
+        Every passage of a page is about the page's subject, so the part of the question
+        that names the subject ("... by Beckwith-Wiedemann syndrome") cannot tell them
+        apart; what the question asks about it ("how many people are affected") can. The
+        question's vector without its component along the document's title vector stands
+        for that part, and its similarity is blended in (``intent_weights``).
+        """
+        vectors = np.asarray(self.vectors[ids], dtype=np.float32)
+        plain = _min_max_within(vectors @ query_vector, bounds, group)
+        weights = self.intent_weights(docs, words, intent_weight)
+        if self.title_vectors is None or not weights.any():
+            return plain
+        titles = np.asarray(self.title_vectors[docs], dtype=np.float32)
+        asked = query_vector[None, :] - (titles @ query_vector)[:, None] * titles
+        asked /= np.maximum(np.linalg.norm(asked, axis=1, keepdims=True), 1e-9)
+        intent = _min_max_within(np.einsum("ij,ij->i", vectors, asked[group]), bounds, group)
+        w = weights[group]
+        return _min_max_within((1 - w) * plain + w * intent, bounds, group)
+
+    def intent_weights(self, docs: np.ndarray, words: list[str], weight: float) -> np.ndarray:
+        """Per document, how much the question-without-the-title counts, in [0, weight].
+
+        It counts as much as the question names the document's title, and fully from
+        INTENT_WORDS other words on ("how many people affected"); a bare name keeps the
+        plain similarity, and "What is X?" (one other word) mostly does.
+        """
+        query = set(words)
+        if not weight or not query:
+            return np.zeros(len(docs), dtype=np.float32)
+        result = np.zeros(len(docs), dtype=np.float32)
+        for position, doc in enumerate(docs.tolist()):
+            title = self.names.title_words[doc]
+            if title:
+                named = len(title & query) / len(title)
+                result[position] = weight * named * min(1.0, len(query - title) / INTENT_WORDS)
+        return result
 
     # ---- fusion ------------------------------------------------------------------------
     def _fuse_by_document(
         self,
+        words: list[str],
         terms: list[int],
         query_vector: np.ndarray,
-        dense_ids: list[int],
-        bm25_ids: list[int],
+        proposed: list[int],
         bm25_scores: np.ndarray | None,
         params: SearchParams,
     ) -> list[tuple[int, float]]:
-        candidates = np.unique(np.array(dense_ids + bm25_ids, dtype=np.int64))
+        candidates = np.unique(np.array(proposed, dtype=np.int64))
         if not len(candidates):
             return []
         cosines = self._cosines(candidates, query_vector)
@@ -359,7 +467,7 @@ class Searcher:
         a = params.doc_dense_weight
         doc_score = a * _min_max(doc_cosine) + (1 - a) * _by_max(doc_keyword)
         if params.title_weight:
-            doc_score = doc_score + params.title_weight * self.title_match(terms, docs)
+            doc_score = doc_score + params.title_weight * self.title_match(set(words), docs)
         order = np.lexsort((docs, -doc_score))[: params.rerank_docs]
 
         top_docs = docs[order]
@@ -368,10 +476,9 @@ class Searcher:
         ids = np.concatenate([np.arange(a, z) for a, z in zip(starts, ends, strict=True)])
         group = np.repeat(np.arange(len(top_docs)), sizes)
         bounds = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        passage_cosine = self._cosines(ids, query_vector)
-        low = np.minimum.reduceat(passage_cosine, bounds)[group]
-        spread = np.maximum.reduceat(passage_cosine, bounds)[group] - low
-        dense = np.where(spread > 1e-9, (passage_cosine - low) / np.maximum(spread, 1e-9), 1.0)
+        dense = self._passage_dense(
+            ids, group, bounds, query_vector, top_docs, words, params.intent_weight
+        )
         local = self.local_bm25(terms, top_docs)[ids]
         best = np.maximum.reduceat(local, bounds)[group]
         keyword = np.where(best > 0, local / np.maximum(best, 1e-9), 0.0)

@@ -7,6 +7,7 @@ Layout of ``index_dir``::
         manifest.json  counts, model, collection ranges
         chunks.jsonl   one Chunk per line, in FAISS id order
         vectors.npy    the chunk embeddings (so updates never re-embed unchanged documents)
+        titles.npy     one embedding per document title, in document order
         dense.faiss    FAISS index over vectors.npy
         bm25/          bm25s index over title + text
 
@@ -54,6 +55,9 @@ class SearchSettings(Protocol):
     passage_weight: float
     rerank_docs: int
     max_per_doc: int
+    title_weight: float
+    named_docs: int
+    intent_weight: float
     rrf_k: int
 
 
@@ -93,7 +97,7 @@ class IndexVersion:
         import bm25s
 
         with (path / "chunks.jsonl").open(encoding="utf-8") as handle:
-            self.chunks = [Chunk(**json.loads(line)) for line in handle]
+            self.chunks = [_chunk_from_json(json.loads(line)) for line in handle]
         self.vectors: np.ndarray = np.zeros((0, self.manifest.dimension), dtype=np.float32)
         self.dense = None
         if self.manifest.has_vectors:
@@ -102,9 +106,20 @@ class IndexVersion:
             large = self.manifest.n_chunks >= HNSW_THRESHOLD
             self.vectors = np.load(path / "vectors.npy", mmap_mode="r" if large else None)
             self.dense = faiss.read_index(str(path / "dense.faiss"))
+        # Versions written before titles were embedded have no titles.npy: their passages
+        # are then ranked by the plain similarity alone.
+        titles = path / "titles.npy"
+        self.title_vectors = (
+            np.load(titles) if self.manifest.has_vectors and titles.is_file() else None
+        )
         bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
         self.searcher = Searcher(
-            self.chunks, self.vectors, self.dense, bm25, self.manifest.collections
+            self.chunks,
+            self.vectors,
+            self.dense,
+            bm25,
+            self.manifest.collections,
+            self.title_vectors,
         )
 
     @property
@@ -262,6 +277,7 @@ class IndexStore:
                     handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
             if vectors is not None:
                 np.save(staging / "vectors.npy", vectors)
+                np.save(staging / "titles.npy", self._title_vectors(chunks))
                 faiss.write_index(build_dense_index(vectors), str(staging / "dense.faiss"))
             bm25 = bm25s.BM25()
             bm25.index(bm25_tokenize([embedding_text(c) for c in chunks]), show_progress=False)
@@ -312,6 +328,29 @@ class IndexStore:
             if path.is_dir() and time.time() - path.stat().st_mtime > 3600:
                 shutil.rmtree(path, ignore_errors=True)
 
+    def _title_vectors(self, chunks: list[Chunk]) -> np.ndarray:
+        """One vector per document title, in document order; titles the version in service
+        already embedded are reused (with the same backend)."""
+        titles = [
+            c.title for i, c in enumerate(chunks) if i == 0 or c.doc_id != chunks[i - 1].doc_id
+        ]
+        known: dict[str, np.ndarray] = {}
+        current = self.current() if self.exists() else None
+        if (
+            current is not None
+            and current.title_vectors is not None
+            and current.manifest.embedding_backend == self.embedder.backend
+        ):
+            starts = current.searcher.doc_start.tolist()
+            known = {
+                current.chunks[s].title: current.title_vectors[d] for d, s in enumerate(starts)
+            }
+        missing = sorted({t for t in titles if t not in known})
+        known.update(zip(missing, self.embedder.encode(missing), strict=True))
+        if not titles:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        return np.stack([np.asarray(known[t], dtype=np.float32) for t in titles])
+
     def embed_chunks(self, chunks: list[Chunk], show_progress: bool = False) -> np.ndarray:
         return self.embedder.encode([embedding_text(c) for c in chunks], show_progress)
 
@@ -331,6 +370,11 @@ def build_dense_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
+
+
+def _chunk_from_json(record: dict[str, object]) -> Chunk:
+    aliases = record.pop("aliases", ())  # JSON keeps the tuple as a list; older versions lack it
+    return Chunk(**record, aliases=tuple(aliases))  # type: ignore[arg-type]
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -15,6 +15,9 @@ class Document:
     collection: str
     source_url: str = ""
     metadata: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # Other names of the document's subject ("Devic disease" for neuromyelitis optica):
+    # search matches them as it matches the title.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Chunk:
     start: int
     end: int
     text: str
+    aliases: tuple[str, ...] = ()  # the document's other names
 
 
 @dataclass(frozen=True)

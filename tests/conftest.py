@@ -21,6 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from assistant.services import Services  # noqa: E402
 from assistant.settings import PROJECT_ROOT, Settings  # noqa: E402
+from retrieval.loaders import record_aliases  # noqa: E402
 from retrieval.types import Document  # noqa: E402
 
 TESTS_DATA = Path(__file__).parent / "data"
@@ -45,6 +46,7 @@ def fixture_documents() -> list[Document]:
                         record["text"],
                         "medical",
                         record["source_url"],
+                        aliases=record_aliases(record),
                     )
                 )
     with (CORPUS / "legal" / "cuad_docs.jsonl").open(encoding="utf-8") as handle:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from retrieval.loaders import LoadError, load_paths
+from retrieval.loaders import MAX_ALIASES, LoadError, load_paths
 from retrieval.types import Document
 
 
@@ -79,3 +79,24 @@ def test_a_records_own_collection_counts_only_when_known(tmp_path: Path) -> None
     path.write_text("\n".join(json.dumps(r) for r in records))
     found = {d.doc_id: d.collection for d in load_paths([path], None, ("medical", "legal"))}
     assert found == {"a": "medical", "b": "legal", "c": "medical"}
+
+
+def test_a_records_other_names_become_aliases(tmp_path: Path) -> None:
+    records = [
+        {
+            "id": "a",
+            "title": "Neuromyelitis optica",
+            "text": "Text.",
+            "synonyms": ["Devic disease", " Devic  disease ", "neuromyelitis optica", "", 7],
+        },
+        {"id": "b", "title": "B", "text": "Text.", "aliases": "NMO; Devic syndrome"},
+        {"id": "c", "title": "C", "text": "Text.", "synonyms": [f"name {i}" for i in range(50)]},
+        {"id": "d", "title": "D", "text": "Text.", "synonyms": {"not": "a list"}},
+    ]
+    path = tmp_path / "names.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    found = {d.doc_id: d.aliases for d in load_paths([path], "medical")}
+    assert found["a"] == ("Devic disease",)  # repeats, blanks and the title itself dropped
+    assert found["b"] == ("NMO", "Devic syndrome")
+    assert len(found["c"]) == MAX_ALIASES
+    assert found["d"] == ()

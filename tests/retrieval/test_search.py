@@ -168,6 +168,101 @@ def test_the_page_whose_title_the_question_names_ranks_first() -> None:
     titled = searcher.search(question, vector, k=2, params=SearchParams(title_weight=0.4))
     assert plain[0].chunk.doc_id == "b"  # the vectors alone prefer the other page
     assert titled[0].chunk.doc_id == "a"
-    match = searcher.title_match(searcher.query_terms(question), np.array([0, 1]))
+    match = searcher.title_match(set(searcher.query_words(question)), np.array([0, 1]))
     assert match.tolist() == [1.0, 0.5]
-    assert searcher.title_match([], np.array([0, 1])).tolist() == [0.0, 0.0]
+    assert searcher.title_match(set(), np.array([0, 1])).tolist() == [0.0, 0.0]
+
+
+def alias_searcher() -> Searcher:
+    """Three pages; the first is known by another name that its passages never use."""
+    rows = [
+        (
+            "nmo",
+            "Neuromyelitis optica",
+            ("Devic disease",),
+            "It damages the optic nerves.",
+            unit(0, 1),
+        ),
+        ("ms", "Multiple sclerosis", (), "A disease of the brain and spinal cord.", unit(1, 0.2)),
+        ("flu", "Influenza", (), "Influenza causes fever and cough.", unit(0, 0, 1)),
+    ]
+    chunks = [
+        Chunk(doc, title, "medical", "", 0, len(text), text, aliases)
+        for doc, title, aliases, text, _ in rows
+    ]
+    vectors = np.stack([v for *_, v in rows])
+    keyword_texts = [f"{c.title}\n{c.text}" for c in chunks]
+    return searcher_over(chunks, vectors, {"medical": [0, 3]}, keyword_texts)
+
+
+def test_a_document_the_question_names_is_a_candidate_whatever_the_retrievers_say() -> None:
+    searcher = alias_searcher()
+    words = set(searcher.query_words("My sister has Devic's disease. Does it run in families?"))
+    assert searcher.named_passages(words, limit=10, first=0, end=3) == [0]
+    assert searcher.named_passages(words, limit=10, first=1, end=3) == []  # filtered out
+    assert searcher.named_passages(words, limit=0, first=0, end=3) == []
+    assert searcher.named_passages({"diseas"}, limit=10, first=0, end=3) == []
+
+
+def test_an_alias_counts_as_the_title_does_in_the_documents_score() -> None:
+    searcher = alias_searcher()
+    vector = unit(0.5, 0.52)  # about as close to both pages
+    plain = searcher.search("Devic", vector, k=1, params=SearchParams(title_weight=0))
+    named = searcher.search("Devic", vector, k=1)
+    assert plain[0].chunk.doc_id == "ms" and named[0].chunk.doc_id == "nmo"
+
+
+def test_misspelled_words_are_read_as_the_indexs_own_words() -> None:
+    searcher = alias_searcher()
+    assert searcher.query_words("neuromyelitis optika") == ["neuromyel", "optica"]
+    assert searcher.query_words("devics desease")[0] == "devic"  # a word only an alias has
+    hits = searcher.search("influensa", None, k=1, mode="bm25")
+    assert hits and hits[0].chunk.doc_id == "flu"
+
+
+def intent_searcher() -> Searcher:
+    """One page whose passages all lean towards its title; the second says how common it is."""
+    title, frequency = unit(1), unit(0.8, 0.4)  # dimension 1 stands for "how many people"
+    rows = [
+        ("bws", "Beckwith syndrome", "A growth disorder of childhood.", unit(1)),
+        ("bws", "Beckwith syndrome", "One in 13,700 newborns has it.", frequency),
+        ("flu", "Influenza", "Influenza causes fever and cough.", unit(0, 0, 1)),
+    ]
+    chunks = [Chunk(doc, name, "medical", "", 0, len(text), text) for doc, name, text, _ in rows]
+    vectors = np.stack([v for *_, v in rows])
+    import bm25s
+    import faiss
+
+    dense = faiss.IndexFlatIP(DIMENSION)
+    dense.add(vectors)
+    bm25 = bm25s.BM25()
+    bm25.index(bm25_tokenize([c.text for c in chunks]), show_progress=False)
+    titles = np.stack([title, unit(0, 0, 1)])
+    return Searcher(chunks, vectors, dense, bm25, {"medical": [0, 3]}, titles)
+
+
+def test_inside_a_page_what_the_question_asks_about_its_subject_decides() -> None:
+    searcher = intent_searcher()
+    question = "How many people are affected by Beckwith syndrome?"
+    vector = unit(1, 0.2)  # mostly the subject, a little "how many"
+    plain = searcher.search(question, vector, k=2, params=SearchParams(intent_weight=0))
+    assert plain[0].chunk.text == "A growth disorder of childhood."
+    asked = searcher.search(question, vector, k=2)
+    assert asked[0].chunk.text == "One in 13,700 newborns has it."
+
+
+def test_the_question_without_the_title_counts_only_when_it_names_the_page() -> None:
+    searcher = intent_searcher()
+    docs = np.array([0, 1])
+
+    def weights(question: str) -> list[float]:
+        words = searcher.query_words(question)
+        return [float(w) for w in searcher.intent_weights(docs, words, 0.7)]
+
+    assert weights("How many people are affected by Beckwith syndrome?") == pytest.approx([0.7, 0])
+    assert weights("Beckwith syndrome") == [0.0, 0.0]  # nothing else is asked
+    # "what" is the one word besides the name (bm25s keeps it): a third of the weight.
+    assert weights("What is Beckwith syndrome?") == pytest.approx([0.7 / 3, 0])
+    # Half the title named, two words asked of three.
+    assert weights("Beckwith: how common?") == pytest.approx([0.7 * 0.5 * 2 / 3, 0])
+    assert weights("How many people are affected?") == [0.0, 0.0]  # the page is not named

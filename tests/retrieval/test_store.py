@@ -44,6 +44,20 @@ def test_hybrid_search_finds_the_right_page_with_exact_offsets(store: IndexStore
     assert hits == sorted(hits, key=lambda h: -h.score)
 
 
+def test_aliases_are_kept_in_the_index_and_find_their_page(store: IndexStore) -> None:
+    build(store, fixture_documents())
+    reloaded = IndexStore(store.index_dir, store.embedder, RetrievalSettings()).current()
+    by_doc = {c.doc_id: c.aliases for c in reloaded.chunks}
+    assert by_doc["medquad:GARD:0003327"] == (
+        "Idiopathic juvenile osteoporosis",
+        "Osteoporosis, juvenile",
+        "IJO",
+    )
+    assert store.search("my son has IJO, will he grow out of it", 5)[0].chunk.doc_id == (
+        "medquad:GARD:0003327"
+    )
+
+
 def test_collection_filter_and_modes(store: IndexStore) -> None:
     build(store, fixture_documents())
     legal = store.search("distributor agreement territory", 5, collection="legal")
