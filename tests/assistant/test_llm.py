@@ -38,6 +38,16 @@ def local_llm() -> Iterator[LocalLLM]:
     llm.close()
 
 
+def test_the_llama_cpp_build_has_no_amx_kernels() -> None:
+    """llama.cpp's AMX kernels crash the process on some Sapphire Rapids machines (this VM
+    among them); scripts/install.sh builds llama.cpp without them."""
+    import llama_cpp
+
+    features = llama_cpp.llama_print_system_info().decode()
+    assert "AVX2 = 1" in features or "NEON = 1" in features, features
+    assert "AMX_INT8 = 1" not in features, "llama.cpp was built with AMX: run scripts/install.sh"
+
+
 def test_requantized_file_is_q4_k_m_made_once(q4km_model: Path) -> None:
     from gguf import GGUFReader
 
