@@ -159,7 +159,7 @@ class IndexStore:
                     started = time.perf_counter()
                     self._loaded = IndexVersion(self.index_dir / name)
                     logger.info(
-                        "index %s loaded in %.2fs (%d chunks)",
+                        "index version %s loaded in %.2fs (%d chunks)",
                         name,
                         time.perf_counter() - started,
                         self._loaded.manifest.n_chunks,
@@ -173,7 +173,7 @@ class IndexStore:
         serving = (self.embedder.model_path.name, self.embedder.backend)
         if built_with[0] != serving[0]:
             logger.error(
-                "index %s was built with %s but queries use %s: re-ingest the corpus",
+                "index version %s was built with %s but queries use %s: re-ingest the corpus",
                 manifest.version,
                 built_with[0],
                 serving[0],
@@ -182,7 +182,7 @@ class IndexStore:
             # Same model, other runtime: vectors agree to cosine ~0.995, so search still
             # works; new passages are embedded with the current backend.
             logger.warning(
-                "index %s was embedded with the %s backend; queries use %s",
+                "index version %s was embedded with the %s backend; queries use %s",
                 manifest.version,
                 built_with[1],
                 serving[1],
@@ -302,7 +302,7 @@ class IndexStore:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         self._prune(keep=2)
-        logger.info("index %s written: %d chunks", name, len(chunks))
+        logger.info("index version %s written: %d chunks", name, len(chunks))
         return name
 
     def _next_version_name(self) -> str:
