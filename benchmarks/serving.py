@@ -246,6 +246,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--load-max-tokens", type=int, default=8)
+    parser.add_argument(
+        "--segments", type=int, default=4, help="Load segments, the raw yardstick between."
+    )
     parser.add_argument("--no-switch", action="store_true", help="No model switch in the load run.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -415,9 +418,10 @@ def main() -> None:
         )
         log(json.dumps(figures))
 
-        # Raw single stream on load-sized requests (a sample), the load run's yardstick. It
-        # is measured before and after the load run and averaged: the machine's speed drifts
-        # over the minutes the load run takes (seen here: 10% between two samples).
+        # Raw single stream on load-sized requests (a sample), the load run's yardstick. The
+        # load runs in segments with the yardstick measured before each and after the last,
+        # and averaged: the machine's speed drifts over the minutes the load run takes (seen
+        # here: 26% between a sample before it and one after it).
         load_questions = [questions[i % len(questions)] for i in range(args.requests)]
         sample_prompts = []
         for question in load_questions[: min(12, args.requests)]:
@@ -438,8 +442,6 @@ def main() -> None:
                 for messages in sample_prompts
             ]
             return sum(r["tokens"] for r in sample) / sum(r["total"] for r in sample)
-
-        raw_single_before = raw_single_stream_rate()
 
         # The load run: the server now caps answers at load_max_tokens.
         server.terminate()
@@ -476,7 +478,7 @@ def main() -> None:
 
         def one(question: str) -> dict[str, Any]:
             try:
-                result = http_stream(client, url, token, question, None)
+                result = http_stream(client, url, token, question, None, disclaimers)
             except Exception as exc:  # a failed request is counted, not raised
                 result = {"error": type(exc).__name__, "complete": False}
             with lock:
@@ -487,13 +489,20 @@ def main() -> None:
         if not args.no_switch:
             switch_thread = threading.Thread(target=switcher, daemon=True)
             switch_thread.start()
-        started = time.perf_counter()
+        segments = max(1, min(args.segments, args.requests))
+        bounds = [round(i * len(load_questions) / segments) for i in range(segments + 1)]
+        raw_rates: list[float] = []
+        results: list[dict[str, Any]] = []
+        wall = 0.0  # the load's own time, without the yardstick's
         with ThreadPoolExecutor(args.clients) as pool:
-            results = list(pool.map(one, load_questions))
-        wall = time.perf_counter() - started
+            for first, end in zip(bounds, bounds[1:], strict=False):
+                raw_rates.append(raw_single_stream_rate())  # the server is idle meanwhile
+                started = time.perf_counter()
+                results += list(pool.map(one, load_questions[first:end]))
+                wall += time.perf_counter() - started
+        raw_rates.append(raw_single_stream_rate())
         metrics_text = client.get(f"{url}/metrics").text
-        raw_single_after = raw_single_stream_rate()
-        raw_single_tps = (raw_single_before + raw_single_after) / 2
+        raw_single_tps = statistics.mean(raw_rates)
         errors = [r.get("error") for r in results if r.get("error")]
         incomplete = sum(not r.get("complete") for r in results)
         tokens = sum(r.get("tokens", 0) for r in results)
@@ -507,10 +516,7 @@ def main() -> None:
             **queue_wait_p95(metrics_text),
             load_aggregate_tokens_per_s=round(tokens / wall, 2),
             raw_single_stream_tokens_per_s=round(raw_single_tps, 2),
-            raw_single_stream_before_after=[
-                round(raw_single_before, 2),
-                round(raw_single_after, 2),
-            ],
+            raw_single_stream_by_segment=[round(rate, 2) for rate in raw_rates],
             load_tokens_per_s_ratio=round(tokens / wall / raw_single_tps, 3)
             if raw_single_tps
             else None,
