@@ -32,8 +32,10 @@ def load_backend(
     settings: Settings,
     version: ModelVersionInfo | None,
     on_wait: Callable[[float], None] | None = None,
+    scheduler: Scheduler | None = None,
 ) -> LLMBackend:
-    """The backend serving ``version`` (None: the configured model file)."""
+    """The backend serving ``version`` (None: the configured model file); a local model
+    queues its requests on ``scheduler`` when one is given."""
     llm = settings.llm
     if llm.backend == "remote":
         return RemoteLLM(llm)
@@ -42,4 +44,4 @@ def load_backend(
     if version is None or version.kind in (ModelKind.BASE, ModelKind.ADAPTER):
         # A merged model is served as the learning loop exported it.
         path = serving_file(llm, path, settings.data_dir)
-    return LocalLLM(llm, model_path=path, lora_path=adapter, on_wait=on_wait)
+    return LocalLLM(llm, model_path=path, lora_path=adapter, on_wait=on_wait, scheduler=scheduler)

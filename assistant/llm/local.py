@@ -45,6 +45,7 @@ class LocalLLM:
         model_path: Path | None = None,
         lora_path: Path | None = None,
         on_wait: Callable[[float], None] | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.settings = settings
         self.model_path = Path(model_path or settings.model_path)
@@ -76,7 +77,9 @@ class LocalLLM:
             if isinstance(exc, ValueError):  # how llama-cpp-python reports load failures
                 raise ModelUnavailable(f"could not load {self.model_path.name}: {exc}") from exc
             raise
-        self.scheduler = Scheduler(
+        # A scheduler given by the caller is shared with the process's other model versions
+        # (see Services.llm); without one, this model has its own queue.
+        self.scheduler = scheduler or Scheduler(
             settings.queue_size, settings.queue_timeout_s, settings.retry_after_s, on_wait
         )
         self._closed = False

@@ -148,8 +148,20 @@ def test_a_new_version_serves_new_requests_while_the_old_finishes(
         with serving.use() as lease:
             assert lease.version_id == new.id and lease.backend.name == q4km_model.name
         assert sorted(serving.loaded_versions) == sorted([base.id, new.id])
+
+        # The new version takes its turn after the old one's answer: both share the cores,
+        # so they never generate at the same time.
+        new_reply: list[str] = []
+        asker = threading.Thread(
+            target=lambda: new_reply.extend(serving.stream_chat(MESSAGES, max_tokens=5))
+        )
+        asker.start()
+        time.sleep(1.5)
+        assert new_reply == [] and asker.is_alive()
         rest = "".join(in_flight)  # finishes on the old model...
         assert first + rest
+        asker.join(60)
+        assert new_reply
         assert serving.loaded_versions == [new.id]  # ...which is then freed
 
         registry.rollback(services.db)
