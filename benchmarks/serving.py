@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import json
 import os
 import socket
@@ -497,7 +498,7 @@ def main() -> None:
         results: list[dict[str, Any]] = []
         wall = 0.0  # the load's own time, without the yardstick's
         with ThreadPoolExecutor(args.clients) as pool:
-            for first, end in zip(bounds, bounds[1:], strict=False):
+            for first, end in itertools.pairwise(bounds):
                 raw_rates.append(raw_single_stream_rate())  # the server is idle meanwhile
                 started = time.perf_counter()
                 results += list(pool.map(one, load_questions[first:end]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from assistant.llm.base import ChatMessage, LLMBackend
@@ -31,7 +30,6 @@ __all__ = [
 def load_backend(
     settings: Settings,
     version: ModelVersionInfo | None,
-    on_wait: Callable[[float], None] | None = None,
     scheduler: Scheduler | None = None,
 ) -> LLMBackend:
     """The backend serving ``version`` (None: the configured model file); a local model
@@ -44,4 +42,4 @@ def load_backend(
     if version is None or version.kind in (ModelKind.BASE, ModelKind.ADAPTER):
         # A merged model is served as the learning loop exported it.
         path = serving_file(llm, path, settings.data_dir)
-    return LocalLLM(llm, model_path=path, lora_path=adapter, on_wait=on_wait, scheduler=scheduler)
+    return LocalLLM(llm, model_path=path, lora_path=adapter, scheduler=scheduler)

@@ -44,7 +44,6 @@ class LocalLLM:
         settings: LLMSettings,
         model_path: Path | None = None,
         lora_path: Path | None = None,
-        on_wait: Callable[[float], None] | None = None,
         scheduler: Scheduler | None = None,
     ) -> None:
         self.settings = settings
@@ -78,10 +77,12 @@ class LocalLLM:
                 raise ModelUnavailable(f"could not load {self.model_path.name}: {exc}") from exc
             raise
         # A scheduler given by the caller is shared with the process's other model versions
-        # (see Services.llm); without one, this model has its own queue.
-        self.scheduler = scheduler or Scheduler(
-            settings.queue_size, settings.queue_timeout_s, settings.retry_after_s, on_wait
-        )
+        # and reports queue waits (see Services.llm); without one, this model has its own.
+        if scheduler is None:
+            scheduler = Scheduler(
+                settings.queue_size, settings.queue_timeout_s, settings.retry_after_s
+            )
+        self.scheduler = scheduler
         self._closed = False
         logger.info("LLM %s loaded in %.2fs", self.model_path.name, time.perf_counter() - started)
 
