@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select
 
+from assistant.conversation import PastTurn
 from assistant.errors import AssistantError, InvalidInput, NotFound
+from assistant.pipeline import GenerationOptions
 from assistant.review import outcomes as review_outcomes
 from assistant.storage import models
 from safety.flags import FlagDecision, decide, may_hold_after_generation
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+MAX_HISTORY_TURNS = 6  # earlier turns read to resolve a follow-up
 MAX_CORRECTION_CHARS = 8000
 MAX_REASON_CHARS = 500
 INTERNAL_ERROR = {"error": "internal_error", "message": "The answer failed; please try again."}
@@ -59,6 +62,8 @@ class Turn:
     question: str  # what the model sees (the original, by default)
     collection: str | None
     guard: GuardVerdict | None = None  # set when the input guard answers instead of the model
+    history: tuple[PastTurn, ...] = ()  # the conversation's earlier questions, oldest first
+    options: GenerationOptions = field(default_factory=GenerationOptions)
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ class MessageView:
     created_at: datetime
     rating: int | None = None
     review: str | None = None  # the review state of a held answer (pending, approved, ...)
+    sources: list[dict[str, Any]] = field(default_factory=list)  # every source given
+    origin: str | None = None  # model, evidence or none (abstained)
 
 
 @dataclass(frozen=True)
@@ -130,11 +137,14 @@ class ChatService:
         question: str,
         conversation_id: int | None = None,
         collection: str | None = None,
+        history: Sequence[PastTurn] | None = None,
+        options: GenerationOptions | None = None,
     ) -> Turn:
         """Validate and store the (scrubbed) question; raises InvalidInput or NotFound.
 
         Validation happens here, before any streaming starts, so that bad input gets a 4xx.
-        A new conversation is created when ``conversation_id`` is None.
+        A new conversation is created when ``conversation_id`` is None. ``history``: the
+        earlier turns as a client sent them (/v1); None reads them from the conversation.
         """
         question, collection = validate_question(self.services.settings, question, collection)
         guard = self.services.input_guard.check(question)
@@ -150,6 +160,8 @@ class ChatService:
             else:
                 conversation = self._own_conversation(session, user_id, conversation_id)
                 conversation.updated_at = models.utcnow()
+                if history is None:
+                    history = past_turns(conversation.messages)
             stored_question = self._scrub_in(conversation, question)
             if conversation_id is None:
                 conversation.title = _title(stored_question)
@@ -169,6 +181,8 @@ class ChatService:
                 question if sees == "original" else stored_question,
                 collection,
                 guard if not guard.allowed else None,
+                tuple(history or ())[-MAX_HISTORY_TURNS:],
+                options or GenerationOptions(),
             )
 
     def stream_answer(self, turn: Turn) -> Iterator[StreamEvent]:
@@ -183,7 +197,10 @@ class ChatService:
             return
         buffer = may_hold_after_generation(self.services.settings.safety.flag_rules.policy)
         try:
-            for event in self.services.pipeline.stream(turn.question, turn.collection):
+            events = self.services.pipeline.stream(
+                turn.question, turn.collection, history=turn.history, options=turn.options
+            )
+            for event in events:
                 if event.kind == "sources":
                     yield StreamEvent("sources", {"citations": [c.to_dict() for c in event.data]})
                 elif event.kind == "token":
@@ -209,6 +226,8 @@ class ChatService:
             answer.text,
             decision,
             citations=citations,
+            sources=[c.to_dict() for c in answer.sources],
+            origin=answer.origin,
             timings=answer.timings,
             flags=answer.flags,
             retrieval_score=answer.retrieval_score,
@@ -230,6 +249,11 @@ class ChatService:
             "guard": None,
             "model": answer.model,
             "model_version_id": answer.model_version_id,
+            "origin": answer.origin,
+            "abstained": answer.abstained,
+            "question": answer.question,
+            "finish_reason": answer.finish_reason,
+            "prompt_tokens": answer.prompt_tokens,
         }
 
     def _guard_reply(self, turn: Turn, verdict: GuardVerdict) -> Iterator[StreamEvent]:
@@ -259,6 +283,10 @@ class ChatService:
                 "held": False,
                 "timings": {},
                 "guard": verdict.action,
+                "origin": "none",
+                "abstained": False,
+                "finish_reason": "stop",
+                "prompt_tokens": 0,
             },
         )
 
@@ -270,6 +298,8 @@ class ChatService:
         *,
         flags: list[str],
         citations: list[dict[str, Any]] | None = None,
+        sources: list[dict[str, Any]] | None = None,
+        origin: str | None = None,
         timings: dict[str, float] | None = None,
         retrieval_score: float | None = None,
         model_version_id: int | None = None,
@@ -288,6 +318,8 @@ class ChatService:
                 role="assistant",
                 content=content,
                 citations=citations or [],
+                sources=sources or [],
+                origin=origin,
                 timings=timings or {},
                 flags=flags,
                 flagged=decision.review,
@@ -346,6 +378,8 @@ class ChatService:
                         created_at=m.created_at,
                         rating=ratings.get(m.id),
                         review=outcome.state if outcome is not None else None,
+                        sources=list(m.sources or []),
+                        origin=m.origin,
                     )
                 )
             return ConversationView(
@@ -446,6 +480,20 @@ class ChatService:
                 start=start,
                 end=end,
             )
+
+
+def past_turns(messages: Sequence[models.Message]) -> list[PastTurn]:
+    """The conversation's user turns, each with the titles its answer cited."""
+    turns: list[PastTurn] = []
+    for message in messages:
+        if message.role == "user":
+            turns.append(PastTurn(message.content))
+        elif message.role == "assistant" and turns and not turns[-1].cited_titles:
+            titles = tuple(
+                str(c.get("title", "")) for c in message.citations or [] if c.get("title")
+            )
+            turns[-1] = PastTurn(turns[-1].question, titles)
+    return turns
 
 
 def validate_question(

@@ -153,6 +153,7 @@ def ask(ctx: click.Context, question: str, collection: str | None, as_json: bool
         if as_json:
             payload = {"answer": guard.message, "citations": [], "flagged": True}
             payload |= {"flags": guard_flags(guard), "guard": guard.action}
+            payload |= {"abstained": False, "origin": "none", "sources": []}
             click.echo(json.dumps(payload))
         else:
             click.echo(guard.message)
@@ -168,24 +169,15 @@ def ask(ctx: click.Context, question: str, collection: str | None, as_json: bool
                 answer = event.data
         click.echo()
     assert answer is not None
-    citations = [
-        {
-            "n": c.n,
-            "doc_id": c.doc_id,
-            "title": c.title,
-            "start": c.start,
-            "end": c.end,
-            "score": c.score,
-            "source_url": c.source_url,
-        }
-        for c in answer.citations
-    ]
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "answer": answer.text,
-                    "citations": citations,
+                    "citations": [_citation_json(c) for c in answer.citations],
+                    "sources": [_citation_json(c) for c in answer.sources],
+                    "abstained": answer.abstained,
+                    "origin": answer.origin,
                     "flagged": answer.flagged,
                     "flags": answer.flags,
                     "timings": answer.timings,
@@ -199,6 +191,11 @@ def ask(ctx: click.Context, question: str, collection: str | None, as_json: bool
         click.echo(f"  [{c.n}] {c.title} ({c.doc_id}) {c.source_url}")
     if answer.flagged:
         click.echo(f"Flagged for review: {', '.join(answer.flags)}")
+
+
+def _citation_json(c: Any) -> dict[str, Any]:
+    keys = ("n", "doc_id", "title", "start", "end", "score", "source_url")
+    return {k: getattr(c, k) for k in keys}
 
 
 @main.command()
@@ -252,6 +249,8 @@ def serve(
         settings.web.port = port
     services.db.upgrade()
     password = ensure_admin(services.db, settings.web.admin_email, settings.web.admin_password)
+    # The shipped grounded model is merged and registered now, not on the first question.
+    services.ensure_shipped_model()
     if with_ingest and current_version_name(settings.index_dir) is None:
         # In a child process: torch must not be loaded in the server's master before it forks.
         click.echo("No index yet: ingesting the default corpus (one time; progress below).")
@@ -441,41 +440,118 @@ def eval_guard(ctx: click.Context, data_path: Path, as_json: bool) -> None:
     "--limit", type=click.IntRange(1, None), default=None, help="Use only the first N questions."
 )
 @click.option("--collection", default=None, help="Search only this collection.")
+@click.option(
+    "--model", "model_name", default=None, help="A registered model version (default: the active)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @handle_errors
 def eval_answers(
-    ctx: click.Context, qa_path: Path, limit: int | None, collection: str | None, as_json: bool
+    ctx: click.Context,
+    qa_path: Path,
+    limit: int | None,
+    collection: str | None,
+    model_name: str | None,
+    as_json: bool,
 ) -> None:
     """ROUGE-L, citation precision/recall, refusal rate, TTFT and tokens/s of the answers."""
     from tqdm import tqdm
 
-    from assistant.answer_evaluation import AnswerResult, answer_cases, result_of, score_answers
+    from assistant import answer_evaluation as ev
     from assistant.chat import validate_question
+    from assistant.conversation import PastTurn
+    from retrieval.evidence import split_sentences
+
+    from assistant import registry
+    from assistant.errors import ModelNotFound
+    from assistant.pipeline import GenerationOptions
 
     services = services_of(ctx)
-    cases = answer_cases(qa_path, limit)
+    services.db.upgrade()
+    cases = ev.answer_cases(qa_path, limit)
     pipeline = services.pipeline
+    options = GenerationOptions()
+    if model_name is not None:
+        _ = services.llm  # registers the shipped model, as serving would
+        named = [v for v in registry.list_versions(services.db) if v.name == model_name]
+        if not named:
+            raise ModelNotFound(f"no model version named {model_name!r}")
+        options = GenerationOptions(version=named[0])
+    documents: dict[str, str | None] = {}
+    failures: list[str] = []
 
-    def answer(question: str) -> AnswerResult:
+    def document_text(doc_id: str) -> str | None:
+        if doc_id not in documents:
+            documents[doc_id] = _document_text(services, doc_id)
+        return documents[doc_id]
+
+    def ask(question: str, history: list[PastTurn]) -> Any:
         # The same steps as the chat: validation, the input guard, then the pipeline.
         question, chosen = validate_question(services.settings, question, collection)
         guard = services.input_guard.check(question)
         if not guard.allowed:
-            return AnswerResult(guard.message, (), True, None, 0, 0.0)
+            return guard.message
+        return pipeline.answer(question, chosen, use_cache=False, history=history, options=options)
+
+    def answer(case: ev.AnswerCase) -> ev.AnswerResult:
+        history: list[PastTurn] = []
         try:
-            return result_of(pipeline.answer(question, chosen, use_cache=False))
+            for earlier in case.history:  # the product answers the first turn itself
+                first = ask(earlier, history)
+                titles = () if isinstance(first, str) else tuple(c.title for c in first.citations)
+                history.append(PastTurn(earlier, titles))
+            reply = ask(case.question, history)
         except AssistantError as exc:  # e.g. a timeout: this answer fails, the run goes on
             failures.append(exc.code)
-            return AnswerResult("", (), False, None, 0, 0.0)
+            return ev.AnswerResult("", (), False, None, 0, 0.0)
+        if isinstance(reply, str):
+            return ev.AnswerResult(reply, (), True, None, 0, 0.0, origin="none")
+        return ev.result_of(reply, document_text)
 
-    failures: list[str] = []
+    embedder = services.embedder
+
+    def baseline(case: ev.AnswerCase) -> ev.AnswerResult:
+        hits = pipeline.retrieve(case.question, collection)
+        if not hits:
+            return ev.AnswerResult("", (), False, None, 0, 0.0, abstained=True, origin="none")
+        top = hits[0].chunk
+        spans = ev.baseline_sentences(case.question, top.text, embedder.encode, split_sentences)
+        sentences = [top.text[a:b] for a, b in spans]
+        cited = ev.CitedPassage(
+            1,
+            top.doc_id,
+            top.start + spans[0][0],
+            top.start + spans[-1][1],
+            top.text[spans[0][0] : spans[-1][1]],
+        )
+        return ev.AnswerResult(
+            " ".join(sentences),
+            (cited,),
+            False,
+            None,
+            0,
+            0.0,
+            origin="evidence",
+            cited_by_sentence=tuple((s, (1,)) for s in sentences),
+        )
 
     with tqdm(total=len(cases), desc="eval answers", leave=False, disable=None) as bar:
-        figures = score_answers(answer, cases, progress=bar.update)
+        figures = ev.score_answers(answer, cases, progress=bar.update, baseline=baseline)
     if failures:
         click.echo(f"{len(failures)} answers failed: {', '.join(sorted(set(failures)))}", err=True)
     _print_figures(figures, as_json)
+
+
+def _document_text(services: Services, doc_id: str) -> str | None:
+    from sqlalchemy import select
+
+    from assistant.storage import models
+
+    with services.db.session() as session:
+        document = session.scalars(
+            select(models.Document).where(models.Document.doc_id == doc_id)
+        ).first()
+        return document.text if document is not None else None
 
 
 @main.command("create-token")
@@ -595,6 +671,78 @@ def learn_train(
     else:
         verdict = "promoted" if result["promoted"] else "rejected: " + "; ".join(result["reasons"])
         click.echo(f"{result['model_version']}: {verdict}")
+
+
+@learn_group.command("bootstrap")
+@click.option(
+    "--medical-qa",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="MedQuAD QA JSONL (its dev split).",
+)
+@click.option(
+    "--legal-qa",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="CUAD QA JSONL (its dev split).",
+)
+@click.option("--max-medical", type=click.IntRange(0, None), default=1800, show_default=True)
+@click.option("--max-legal", type=click.IntRange(0, None), default=700, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--train/--no-train", default=True, help="Train, gate and register a model.")
+@click.option("--max-steps", type=click.IntRange(0, None), default=0, help="0: a full epoch.")
+@click.option(
+    "--publish",
+    "publish_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Copy the trained adapter and its manifest here (e.g. models/grounded-smollm2).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def learn_bootstrap(
+    ctx: click.Context,
+    medical_qa: Path,
+    legal_qa: Path,
+    max_medical: int,
+    max_legal: int,
+    seed: int,
+    train: bool,
+    max_steps: int,
+    publish_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Build the bootstrap dataset from the corpus QA and train the grounded model on it."""
+    from tqdm import tqdm
+
+    from assistant import bootstrap, jobs, learning
+
+    services = services_of(ctx)
+    services.db.upgrade()
+    config = bootstrap.BootstrapConfig(
+        medical_qa, legal_qa, seed=seed, max_medical=max_medical, max_legal=max_legal
+    )
+    count = bootstrap.token_counter(services.settings.llm.model_path)
+    with tqdm(desc="bootstrap examples", leave=False, disable=None) as bar:
+        dataset = bootstrap.build_dataset(services, config, count, progress=bar.update)
+    record: dict[str, Any] = {
+        "dataset_id": dataset.id,
+        "n_train": dataset.n_train,
+        "n_validation": dataset.n_validation,
+        "stats": dataset.provenance.get("stats"),
+    }
+    if train:
+        overrides = dict(bootstrap.GROUNDED_TRAINING, max_steps=max_steps)
+        params = {"config": overrides, "dataset_id": dataset.id}
+        job_id = jobs.create_job(services.db, "training", params, None)
+        result = learning.train_and_evaluate(services, job_id)
+        record |= {k: result[k] for k in ("model_version", "promoted", "reasons")}
+        if publish_dir is not None:
+            record["published"] = str(
+                bootstrap.publish(services, result, job_id, dataset, publish_dir)
+            )
+    click.echo(json.dumps(record, default=str) if as_json else json.dumps(record, indent=1))
 
 
 @learn_group.command("rollback")

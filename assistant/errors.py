@@ -22,6 +22,12 @@ class NotFound(AssistantError):
     http_status = 404
 
 
+class ModelNotFound(NotFound):
+    """A request named a model version the registry does not have (OpenAI's model_not_found)."""
+
+    code = "model_not_found"
+
+
 class Forbidden(AssistantError):
     code = "forbidden"
     http_status = 403

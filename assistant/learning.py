@@ -20,15 +20,16 @@ from sqlalchemy import func, select
 from assistant import jobs, registry
 from assistant.errors import InvalidInput, NotFound
 from assistant.locks import Lease, holder
-from assistant.prompts import SYSTEM_PROMPT
 from assistant.storage import models
 from assistant.storage.db import Database
 from assistant.storage.models import JobState, ModelKind, ModelState, ReviewState
 from training.examples import FeedbackRecord, FilterRules, Outcome
+from training.prompt_format import SYSTEM_PROMPT
 
 if TYPE_CHECKING:
     from assistant.services import Services
     from training.config import TrainingConfig
+    from training.datasets import DatasetFiles
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def collect_records(db: Database) -> tuple[list[FeedbackRecord], list[int], list
                 FeedbackRecord(
                     outcome=outcome,
                     question=question,
-                    context=_cited_context(session, message.citations or []),
+                    context=_served_context(session, message.sources or message.citations or []),
                     answer=message.content,
                     corrected=target,
                     source_ids=tuple(ids),
@@ -178,20 +179,22 @@ def collect_records(db: Database) -> tuple[list[FeedbackRecord], list[int], list
     return records, review_ids, feedback_ids
 
 
-def _cited_context(session: Any, citations: list[dict[str, Any]]) -> str:
-    """The cited passages' text, numbered as the prompt numbered them."""
-    parts = []
-    for citation in sorted(citations, key=lambda c: int(c.get("n", 0))):
+def _served_context(session: Any, sources: list[dict[str, Any]]) -> str:
+    """The evidence block the model read, rebuilt from the stored sources' spans."""
+    from training.prompt_format import evidence_block
+
+    items = []
+    for source in sorted(sources, key=lambda c: int(c.get("n", 0))):
         document = session.scalars(
-            select(models.Document).where(models.Document.doc_id == citation.get("doc_id"))
+            select(models.Document).where(models.Document.doc_id == source.get("doc_id"))
         ).first()
         if document is None:
             continue
-        start, end = int(citation.get("start", 0)), int(citation.get("end", 0))
+        start, end = int(source.get("start", 0)), int(source.get("end", 0))
         passage = document.text[start:end].strip()
         if passage:
-            parts.append(f"[{citation.get('n')}] {document.title}\n{passage}")
-    return "\n\n".join(parts)
+            items.append((int(source.get("n", 0)), document.title, passage))
+    return evidence_block(items)
 
 
 def filter_rules(services: Services) -> FilterRules:
@@ -223,6 +226,27 @@ def get_dataset(db: Database, dataset_id: int) -> DatasetInfo:
         row = session.get(models.Dataset, dataset_id)
         if row is None:
             raise NotFound(f"no dataset {dataset_id}")
+        return _dataset_info(row)
+
+
+def _dataset_row(files: DatasetFiles, provenance: dict[str, Any]) -> models.Dataset:
+    return models.Dataset(
+        version=files.version,
+        content_hash=files.content_hash,
+        n_train=files.n_train,
+        n_validation=files.n_validation,
+        n_pairs=files.n_pairs,
+        path=str(files.path),
+        provenance=provenance,
+    )
+
+
+def record_dataset(db: Database, files: DatasetFiles, provenance: dict[str, Any]) -> DatasetInfo:
+    """A dataset written elsewhere (the bootstrap) recorded as a version of its own."""
+    with db.session() as session:
+        row = _dataset_row(files, provenance)
+        session.add(row)
+        session.flush()
         return _dataset_info(row)
 
 
@@ -291,15 +315,7 @@ def build_dataset(services: Services) -> DatasetInfo | None:
             SYSTEM_PROMPT,
         )
         with db.session() as session:
-            row = models.Dataset(
-                version=version,
-                content_hash=files.content_hash,
-                n_train=files.n_train,
-                n_validation=files.n_validation,
-                n_pairs=files.n_pairs,
-                path=str(files.path),
-                provenance=provenance,
-            )
+            row = _dataset_row(files, provenance)
             session.add(row)
             for item in session.scalars(
                 select(models.ReviewItem).where(models.ReviewItem.id.in_(review_ids))

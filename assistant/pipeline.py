@@ -1,5 +1,12 @@
-"""The answer pipeline: (cache) -> retrieve -> prompt with numbered sources -> generate -> cite
--> output guard -> flag."""
+"""The answer pipeline: resolve the follow-up -> retrieve -> select evidence -> check the
+subject -> prompt -> generate -> check each sentence -> (fall back or abstain) -> guard -> flag.
+
+Nothing reaches the reader unchecked: the model's text is cut into sentences as it streams,
+each is checked against the evidence it cites (``safety.grounding``) and sent only if it
+is supported. When no sentence of the model's survives, the reader gets the best evidence
+sentences quoted with their numbers (origin ``evidence``); when the evidence is not about
+what was asked, an honest "the sources do not answer" that cites nothing (origin ``none``).
+"""
 
 from __future__ import annotations
 
@@ -7,26 +14,44 @@ import logging
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from assistant.abstain import check_subject
 from assistant.cache import AnswerCache, CachedAnswer, cache_key, normalise_for_cache
+from assistant.conversation import PastTurn, resolve
 from assistant.errors import AssistantError, IndexNotReady
-from assistant.prompts import Source, attribute_sentences, build_prompt, cited_numbers
+from assistant.prompts import TEMPLATE_OVERHEAD_TOKENS, build_prompt
 from assistant.settings import Settings
+from retrieval.evidence import Evidence, EvidenceConfig, select_evidence
 from retrieval.types import Hit, IndexMissing
+from safety.grounding import (
+    SentenceCheck,
+    SentenceSplitter,
+    SupportConfig,
+    check_sentence,
+    content_words,
+    is_degenerate,
+)
 from safety.guards import check_answer, disclaimer_for
 from safety.pii import PIISpan
+from training.prompt_format import NOT_IN_SOURCES
 
 # The personal data found in a text (the PII engine's detect): the output guard reads it, and
 # the chat reuses it to scrub the stored answer without a second pass.
 SpanDetector = Callable[[str], Sequence[PIISpan]]
 
-NO_SOURCES_REPLY = "I could not find anything about this in the documents I can search."
+NO_SOURCES_REPLY = NOT_IN_SOURCES
+Origin = Literal["model", "evidence", "none"]
+# Unshown sentences in a row, with nothing shown yet, after which the model is stopped: it
+# is not writing from the evidence, and the quoted evidence will be shown instead.
+MAX_UNSUPPORTED_RUN = 3
 
 if TYPE_CHECKING:
     from assistant.llm.base import LLMBackend
     from assistant.llm.router import Lease, ServingLLM
     from assistant.metrics import ServingMetrics
+    from assistant.registry import ModelVersionInfo
+    from retrieval.embedding import Embedder
     from retrieval.store import IndexStore
 
 logger = logging.getLogger(__name__)
@@ -50,6 +75,16 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class GenerationOptions:
+    """What one request may set: the OpenAI parameters and the model version."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()
+    version: ModelVersionInfo | None = None  # None: the active version
+
+
+@dataclass(frozen=True)
 class Answer:
     text: str
     citations: list[Citation]  # the sources the answer cites
@@ -62,10 +97,19 @@ class Answer:
     disclaimer: str = ""  # appended to ``text`` (evaluation strips it)
     pii_spans: list[PIISpan] = field(default_factory=list)  # personal data found in ``text``
     detected_pii: bool = False  # whether ``pii_spans`` is the PII engine's word on ``text``
+    origin: Origin = "model"  # model: checked model text; evidence: quoted; none: abstained
+    question: str = ""  # the question as searched (a follow-up resolved)
+    finish_reason: Literal["stop", "length"] = "stop"
+    prompt_tokens: int = 0
+    dropped: tuple[str, ...] = ()  # why each unshown model sentence was not shown
 
     @property
     def flagged(self) -> bool:
         return bool(self.flags)
+
+    @property
+    def abstained(self) -> bool:
+        return self.origin == "none"
 
 
 @dataclass(frozen=True)
@@ -83,19 +127,66 @@ def _model_key(lease: Lease) -> str:
     return f"{lease.version_id}:{lease.backend.name}"
 
 
-def citation_of(source: Source) -> Citation:
-    chunk = source.hit.chunk
-    start, end = source.span
+def citation_of(evidence: Evidence) -> Citation:
+    chunk = evidence.hit.chunk
     return Citation(
-        n=source.n,
+        n=evidence.n,
         doc_id=chunk.doc_id,
         title=chunk.title,
         source_url=chunk.source_url,
         collection=chunk.collection,
-        start=start,
-        end=end,
-        score=round(source.hit.dense_score, 4),
+        start=evidence.start,
+        end=evidence.end,
+        score=round(evidence.hit.dense_score, 4),
     )
+
+
+def evidence_texts(evidence: Sequence[Evidence]) -> dict[int, str]:
+    """What each evidence number supports: its title and its sentences."""
+    return {e.n: f"{e.hit.chunk.title}. {e.text}" for e in evidence}
+
+
+def extractive_answer(evidence: Sequence[Evidence], sentences: int) -> list[SentenceCheck]:
+    """The best evidence sentences, quoted in document order with their numbers."""
+    scored = [(s.score, e.n, s) for e in evidence for s in e.sentences if content_words(s.text)]
+    best = sorted(scored, key=lambda item: -item[0])[:sentences]
+    ordered = sorted(best, key=lambda item: (item[1], item[2].start))
+    return [SentenceCheck(s.text.strip(), (n,), True, "", 1.0) for _, n, s in ordered]
+
+
+def is_decline(sentence: str) -> bool:
+    """Whether the model said the sources do not answer (its trained words, or close)."""
+    words = content_words(sentence)
+    target = content_words(NOT_IN_SOURCES)
+    return bool(words) and sum(w in target for w in words) / len(words) >= 0.8
+
+
+@dataclass
+class _Draft:
+    """What the checked stream has produced so far."""
+
+    shown: list[SentenceCheck] = field(default_factory=list)
+    dropped: list[SentenceCheck] = field(default_factory=list)
+    declined: bool = False
+    generated: int = 0
+    first_shown: float | None = None
+    unsupported_run: int = 0
+
+    def accept(self, check: SentenceCheck) -> bool:
+        """Record ``check``; True when it is shown."""
+        if check.supported:
+            self.shown.append(check)
+            self.unsupported_run = 0
+            if self.first_shown is None:
+                self.first_shown = time.perf_counter()
+            return True
+        self.dropped.append(check)
+        self.unsupported_run += 1
+        return False
+
+    @property
+    def stuck(self) -> bool:
+        return not self.shown and self.unsupported_run >= MAX_UNSUPPORTED_RUN
 
 
 class AnswerPipeline:
@@ -109,6 +200,7 @@ class AnswerPipeline:
         detect_pii: SpanDetector | None = None,
         cache: AnswerCache | None = None,
         metrics: ServingMetrics | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         from assistant.llm.router import ServingLLM
 
@@ -118,31 +210,90 @@ class AnswerPipeline:
         self.detect_pii = detect_pii
         self.cache = cache
         self.metrics = metrics
+        self.embedder = embedder if embedder is not None else index.embedder
+        answers = settings.answers
+        self.evidence_config = EvidenceConfig(
+            budget_tokens=answers.evidence_budget_tokens,
+            max_sources=answers.evidence_sources,
+            aspect_share=answers.evidence_aspect_share,
+        )
+        self.support_config = SupportConfig(
+            min_word_share=answers.support_word_share,
+            paraphrase_word_share=answers.paraphrase_word_share,
+            min_similarity=answers.support_similarity,
+        )
+        self._common_words: frozenset[str] | None = None
 
+    # ---- stages ---------------------------------------------------------------------------
     def retrieve(self, question: str, collection: str | None = None) -> list[Hit]:
+        k = max(self.settings.retrieval.top_k, self.settings.answers.evidence_sources)
         try:
-            return self.index.search(question, self.settings.retrieval.top_k, collection)
+            return self.index.search(question, k, collection)
         except IndexMissing as exc:
             raise IndexNotReady(str(exc)) from exc
 
+    def resolve(
+        self, question: str, history: Sequence[PastTurn], collection: str | None = None
+    ) -> str:
+        """The question with the conversation's subject where it points back; earlier
+        turns are resolved in order, each against the ones before it."""
+
+        def top_title(text: str) -> str | None:
+            hits = self.retrieve(text, collection)
+            return hits[0].chunk.title if hits else None
+
+        resolved: list[PastTurn] = []
+        for turn in history:
+            resolved.append(
+                PastTurn(resolve(turn.question, resolved, top_title), turn.cited_titles)
+            )
+        return resolve(question, resolved, top_title)
+
+    def select(
+        self, question: str, hits: Sequence[Hit], count_tokens: Callable[[str], int]
+    ) -> list[Evidence]:
+        return select_evidence(question, hits, self.embedder, count_tokens, self.evidence_config)
+
+    def common_words(self) -> frozenset[str]:
+        if self._common_words is None:
+            self._common_words = self.embedder.common_words()
+        return self._common_words
+
+    def similarity(self, sentence: str, evidence: str) -> float:
+        vectors = self.embedder.encode([sentence, evidence])
+        a, b = vectors[0], vectors[1]
+        denominator = float((a @ a) ** 0.5 * (b @ b) ** 0.5) or 1.0
+        return float(a @ b) / denominator
+
+    # ---- the whole answer -----------------------------------------------------------------
     def stream(
-        self, question: str, collection: str | None = None, *, use_cache: bool = True
+        self,
+        question: str,
+        collection: str | None = None,
+        *,
+        use_cache: bool = True,
+        history: Sequence[PastTurn] = (),
+        options: GenerationOptions | None = None,
     ) -> Iterator[PipelineEvent]:
-        """Sources first, then tokens as they are generated, then the finished Answer.
+        """Sources first, then checked sentences as they are generated, then the Answer.
 
         One model version serves the whole answer, even if another becomes active meanwhile.
         """
+        options = options or GenerationOptions()
         started = time.perf_counter()
-        with self.llm.use() as lease:
+        with self.llm.use(options.version) as lease:
             key = None
-            if use_cache and self.cache is not None:
+            plain_request = not history and options == GenerationOptions(version=options.version)
+            if use_cache and self.cache is not None and plain_request:
                 key = self._cache_key(question, collection, lease)
                 cached = self._cache_get(key)
                 if cached is not None:
                     yield from self._replay(cached, collection, lease, started)
                     return
             try:
-                answer = yield from self._generate(question, collection, lease, started)
+                answer = yield from self._answer(
+                    question, collection, history, options, lease, started
+                )
             except AssistantError as exc:
                 self._count("errors", exc.code)
                 raise
@@ -155,80 +306,105 @@ class AnswerPipeline:
             if key is not None and self._cacheable(question, answer):
                 self._cache_put(key, question, collection, lease, answer)
 
-    def _generate(
-        self, question: str, collection: str | None, lease: Lease, started: float
+    def _answer(
+        self,
+        question: str,
+        collection: str | None,
+        history: Sequence[PastTurn],
+        options: GenerationOptions,
+        lease: Lease,
+        started: float,
     ) -> Generator[PipelineEvent, None, Answer]:
         model = lease.backend
-        hits = self.retrieve(question, collection)
+        searched = self.resolve(question, history, collection) if history else question
+        hits = self.retrieve(searched, collection)
+        evidence = self.select(searched, hits, model.count_tokens)
         retrieved = time.perf_counter()
-        prompt = build_prompt(
-            question,
-            hits,
-            model.count_tokens,
-            model.context_size,
-            self.settings.llm.max_tokens,
-            compact=self.settings.llm.compact_context,
-        )
-        sources = [citation_of(s) for s in prompt.sources]
+        sources = [citation_of(e) for e in evidence]
         yield PipelineEvent("sources", sources)
-
-        pieces: list[str] = []
-        generated = 0  # tokens from the model (the no-source reply is not generated)
-        first_token: float | None = None
-        if prompt.sources:
-            for piece in model.stream_chat(prompt.messages):
-                if first_token is None:
-                    first_token = time.perf_counter()
-                pieces.append(piece)
-                generated += 1
-                yield PipelineEvent("token", piece)
-        else:
-            pieces.append(NO_SOURCES_REPLY)
-            yield PipelineEvent("token", NO_SOURCES_REPLY)
-        finished = time.perf_counter()
-
-        raw = "".join(pieces).strip()
-        text, cited, flags = self._cite(raw, prompt.sources)
-        disclaimer = ""
-        spans: list[PIISpan] = []
-        if prompt.sources:
-            drawn_on = [s.collection for s in sources if s.n in cited] or [
-                collection or s.collection for s in sources
-            ]
-            disclaimer = disclaimer_for(drawn_on, self.settings.safety.disclaimers)
-            final = f"{text}\n\n{disclaimer}" if disclaimer else text
-            # One PII pass over the final text: the output guard reads it, the store reuses it.
-            spans = list(self.detect_pii(final)) if self.detect_pii is not None else []
-            findings = [
-                (s.entity_type, final[s.start : s.end]) for s in spans if s.end <= len(text)
-            ]
-            # Output guard: made-up personal data, uncited doses/diagnoses/legal conclusions.
-            report = check_answer(
-                text,
-                question,
-                [s.text for s in prompt.sources],
-                (lambda _text: findings) if self.detect_pii is not None else None,
-            )
-            flags.extend(report.flags)
-            if disclaimer:
-                text = final
-                yield PipelineEvent("token", f"\n\n{disclaimer}")
         best = max((h.dense_score for h in hits), default=None)
+        flags: list[str] = []
         if best is None or best < self.settings.retrieval.min_score:
             flags.append("low_retrieval_confidence")
-        ttft = (first_token or finished) - started
+
+        draft = _Draft()
+        prompt_tokens = 0
+        finish: Literal["stop", "length"] = "stop"
+        subject = check_subject(
+            searched,
+            self.index.unknown_words,
+            self.common_words(),
+            [f"{e.hit.chunk.title} {e.text}" for e in evidence],
+        )
+        if evidence and subject.answerable:
+            max_tokens = options.max_tokens or self.settings.llm.max_tokens
+            prompt = build_prompt(
+                searched,
+                evidence,
+                model.count_tokens,
+                model.context_size,
+                max_tokens,
+                earlier=[turn.question for turn in history[-2:]],
+            )
+            prompt_tokens = TEMPLATE_OVERHEAD_TOKENS + sum(
+                model.count_tokens(m["content"]) for m in prompt.messages
+            )
+            texts = evidence_texts(prompt.evidence)
+            pieces = model.stream_chat(
+                prompt.messages,
+                max_tokens,
+                temperature=options.temperature,
+                stop=options.stop,
+            )
+            for text in self._checked(pieces, texts, draft):
+                yield PipelineEvent("token", text)
+            if draft.generated >= max_tokens:
+                finish = "length"
+        generated_at = time.perf_counter()
+
+        origin: Origin = "model"
+        shown = list(draft.shown)
+        if not shown and (draft.declined or not subject.answerable or not evidence):
+            origin = "none"
+        elif not shown:
+            origin = "evidence"
+            shown = extractive_answer(evidence, self.settings.answers.fallback_sentences)
+            flags.append("fallback_answer")
+            if not shown:
+                origin = "none"
+        if origin == "evidence":
+            for check in shown:
+                if draft.first_shown is None:
+                    draft.first_shown = time.perf_counter()
+                yield PipelineEvent("token", check.render() + " ")
+        if origin == "model" and any(
+            c.reason not in ("repeat", "no_content") for c in draft.dropped
+        ):
+            flags.append("unsupported_sentences")
+        if origin == "none":
+            text = NOT_IN_SOURCES
+            yield PipelineEvent("token", text)
+            cited: list[int] = []
+        else:
+            text = " ".join(c.render() for c in shown)
+            cited = sorted({n for c in shown for n in c.cited})
+        if origin != "none" and is_degenerate(text):
+            flags.append("degenerate_answer")
+
+        text, disclaimer, spans = yield from self._guard_and_disclaim(
+            text, question, evidence, sources, cited, collection, origin, flags
+        )
+        first = draft.first_shown or generated_at
         timings = {
             "retrieval_ms": round((retrieved - started) * 1000, 1),
-            "ttft_ms": round(ttft * 1000, 1),
-            "total_ms": round((finished - started) * 1000, 1),
-            "completion_tokens": float(generated),
+            "ttft_ms": round((first - started) * 1000, 1),
+            "total_ms": round((generated_at - started) * 1000, 1),
+            "completion_tokens": float(draft.generated),
         }
-        if self.metrics is not None and generated:
-            self.metrics.ttft.labels(cache="miss").observe(ttft)
-            self.metrics.tokens.inc(generated)
-            if generated > 1 and first_token is not None and finished > first_token:
-                self.metrics.tokens_per_s.observe((generated - 1) / (finished - first_token))
-        self._count("answers", "generated" if generated else "no_sources")
+        self._observe(draft, started, generated_at)
+        self._count(
+            "answers", {"model": "generated", "evidence": "fallback"}.get(origin, "abstained")
+        )
         answer = Answer(
             text=text,
             citations=[s for s in sources if s.n in cited],
@@ -240,10 +416,91 @@ class AnswerPipeline:
             model_version_id=lease.version_id,
             disclaimer=disclaimer,
             pii_spans=spans,
-            detected_pii=bool(prompt.sources) and self.detect_pii is not None,
+            detected_pii=self.detect_pii is not None and origin != "none",
+            origin=origin,
+            question=searched,
+            finish_reason=finish,
+            prompt_tokens=prompt_tokens,
+            dropped=tuple(c.reason for c in draft.dropped),
         )
         yield PipelineEvent("done", answer)
         return answer
+
+    def _checked(
+        self, pieces: Iterator[str], evidence: dict[int, str], draft: _Draft
+    ) -> Iterator[str]:
+        """The model's supported sentences, each as soon as it is complete and checked."""
+        splitter = SentenceSplitter()
+        try:
+            for piece in pieces:
+                draft.generated += 1
+                for sentence in splitter.feed(piece):
+                    shown = self._check_one(sentence, evidence, draft)
+                    if shown is not None:
+                        yield shown
+                    if draft.declined or draft.stuck:
+                        return
+            for sentence in splitter.flush():
+                shown = self._check_one(sentence, evidence, draft)
+                if shown is not None:
+                    yield shown
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()  # stops generation at once when the answer is decided early
+
+    def _check_one(self, sentence: str, evidence: dict[int, str], draft: _Draft) -> str | None:
+        if not draft.shown and is_decline(sentence):
+            draft.declined = True
+            return None
+        check = check_sentence(sentence, evidence, self.support_config, self.similarity)
+        if check.supported and any(
+            " ".join(content_words(c.text)) == " ".join(content_words(check.text))
+            for c in draft.shown
+        ):
+            check = SentenceCheck(check.text, (), False, "repeat", check.word_share)
+        return check.render() + " " if draft.accept(check) else None
+
+    def _guard_and_disclaim(
+        self,
+        text: str,
+        question: str,
+        evidence: Sequence[Evidence],
+        sources: Sequence[Citation],
+        cited: Sequence[int],
+        collection: str | None,
+        origin: Origin,
+        flags: list[str],
+    ) -> Generator[PipelineEvent, None, tuple[str, str, list[PIISpan]]]:
+        """The output guard over the shown text, and the disclaimer of what it draws on."""
+        if origin == "none":
+            return text, "", []
+        drawn_on = [s.collection for s in sources if s.n in cited] or [
+            collection or s.collection for s in sources
+        ]
+        disclaimer = disclaimer_for(drawn_on, self.settings.safety.disclaimers)
+        final = f"{text}\n\n{disclaimer}" if disclaimer else text
+        # One PII pass over the final text: the output guard reads it, the store reuses it.
+        spans = list(self.detect_pii(final)) if self.detect_pii is not None else []
+        findings = [(s.entity_type, final[s.start : s.end]) for s in spans if s.end <= len(text)]
+        report = check_answer(
+            text,
+            question,
+            [e.text for e in evidence],
+            (lambda _text: findings) if self.detect_pii is not None else None,
+        )
+        flags.extend(report.flags)
+        if disclaimer:
+            yield PipelineEvent("token", f"\n\n{disclaimer}")
+            return final, disclaimer, spans
+        return text, disclaimer, spans
+
+    def _observe(self, draft: _Draft, started: float, finished: float) -> None:
+        if self.metrics is None or not draft.generated:
+            return
+        first = draft.first_shown or finished
+        self.metrics.ttft.labels(cache="miss").observe(first - started)
+        self.metrics.tokens.inc(draft.generated)
 
     # ---- the answer cache ---------------------------------------------------------------------
     def _cache_key(self, question: str, collection: str | None, lease: Lease) -> str:
@@ -261,9 +518,11 @@ class AnswerPipeline:
         return cached
 
     def _cacheable(self, question: str, answer: Answer) -> bool:
-        # Flagged answers go to review and may change; questions with personal data are the
-        # asker's own business; without a PII detector that cannot be checked.
-        if answer.flags or not answer.timings.get("completion_tokens") or not answer.sources:
+        # Only the model's own checked answers: flagged ones go to review and may change, a
+        # fallback or an abstention may not be what a later model says; questions with
+        # personal data are the asker's own business; without a PII detector that cannot
+        # be checked.
+        if answer.flags or answer.origin != "model" or not answer.sources:
             return False
         return self.detect_pii is not None and not list(self.detect_pii(question))
 
@@ -318,6 +577,7 @@ class AnswerPipeline:
                 },
                 model=lease.backend.name,
                 model_version_id=lease.version_id,
+                origin="model",
             ),
         )
 
@@ -332,23 +592,17 @@ class AnswerPipeline:
             self.metrics.answers.labels(outcome=label).inc()
 
     def answer(
-        self, question: str, collection: str | None = None, *, use_cache: bool = True
+        self,
+        question: str,
+        collection: str | None = None,
+        *,
+        use_cache: bool = True,
+        history: Sequence[PastTurn] = (),
+        options: GenerationOptions | None = None,
     ) -> Answer:
-        for event in self.stream(question, collection, use_cache=use_cache):
+        for event in self.stream(
+            question, collection, use_cache=use_cache, history=history, options=options
+        ):
             if event.kind == "done":
                 return event.data  # type: ignore[no-any-return]
         raise RuntimeError("the pipeline ended without an answer")
-
-    @staticmethod
-    def _cite(raw: str, sources: list[Source]) -> tuple[str, list[int], list[str]]:
-        """The answer with citation markers, the valid numbers cited, and citation flags."""
-        flags: list[str] = []
-        numbers = cited_numbers(raw)
-        valid = {s.n for s in sources}
-        if any(n not in valid for n in numbers):
-            flags.append("invalid_citation")
-        text = raw if numbers else attribute_sentences(raw, sources)
-        cited = [n for n in cited_numbers(text) if n in valid]
-        if sources and not cited:
-            flags.append("missing_citation")
-        return text, cited, flags

@@ -14,6 +14,7 @@ from assistant import audit
 from assistant.errors import Conflict, InvalidInput, NotFound
 from assistant.storage.models import (
     Conversation,
+    Document,
     Feedback,
     Message,
     ReviewItem,
@@ -56,6 +57,21 @@ class PendingItem:
     correction: str | None
     feedback_reason: str | None
     created_at: datetime | None
+    sources: list[SourceView] = field(default_factory=list)  # every source given, cited first
+    origin: str | None = None  # model, evidence or none (abstained)
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """A source the model was given, with the text it read, for the reviewer."""
+
+    n: int
+    doc_id: str
+    title: str
+    source_url: str
+    score: float | None
+    cited: bool
+    text: str  # the span of the document given to the model
 
 
 @dataclass(frozen=True)
@@ -143,9 +159,43 @@ def pending_items(
                 correction=thumbs_down.correction if thumbs_down else None,
                 feedback_reason=thumbs_down.reason if thumbs_down else None,
                 created_at=item.created_at,
+                sources=source_views(s, answer),
+                origin=answer.origin,
             )
         )
     return items
+
+
+def source_views(s: Session, answer: Message) -> list[SourceView]:
+    """Every source given for ``answer`` with its text, the cited ones first."""
+    given = [dict(c) for c in (answer.sources or answer.citations or [])]
+    cited = {int(c.get("n", 0)) for c in answer.citations or []}
+    doc_ids = {str(c.get("doc_id")) for c in given}
+    texts = (
+        dict(
+            s.execute(
+                select(Document.doc_id, Document.text).where(Document.doc_id.in_(doc_ids))
+            ).all()
+        )
+        if doc_ids
+        else {}
+    )
+    views = []
+    for c in given:
+        text = texts.get(str(c.get("doc_id")), "")
+        start, end = int(c.get("start", 0)), int(c.get("end", 0))
+        views.append(
+            SourceView(
+                n=int(c.get("n", 0)),
+                doc_id=str(c.get("doc_id", "")),
+                title=str(c.get("title", "")),
+                source_url=str(c.get("source_url", "")),
+                score=c.get("score"),
+                cited=int(c.get("n", 0)) in cited,
+                text=text[start:end] if 0 <= start < end <= len(text) else "",
+            )
+        )
+    return sorted(views, key=lambda v: (not v.cited, v.n))
 
 
 def queue_counts(s: Session) -> QueueCounts:

@@ -93,6 +93,7 @@ class Services:
         try:
             # There is always an active version: the configured file, the first time.
             registry.ensure_base_version(self.db, self.settings.llm.model_path)
+            self.ensure_shipped_model()
         except SQLAlchemyError:
             logger.warning("no model registry (run `assistant init-db`): serving the model file")
 
@@ -119,6 +120,19 @@ class Services:
         )
         metrics.queue_depth.set_function(lambda: serving.waiting)
         return serving
+
+    def ensure_shipped_model(self) -> None:
+        """The shipped grounded model merged, registered and (the first time) active."""
+        from assistant.default_model import ensure_default_model
+
+        llm = self.settings.llm
+        ensure_default_model(
+            self.db,
+            llm.model_path,
+            llm.shipped_adapter,
+            llm.quantized_dir or self.settings.data_dir / "models",
+            llm.n_threads,
+        )
 
     @lazy_part
     def metrics(self) -> ServingMetrics:
@@ -159,6 +173,7 @@ class Services:
             detect_pii=self.detect_pii,
             cache=self.answer_cache,
             metrics=self.metrics,
+            embedder=self.embedder,
         )
 
     def detect_pii(self, text: str) -> list[PIISpan]:

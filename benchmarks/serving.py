@@ -236,6 +236,24 @@ def queue_wait_p95(metrics_text: str) -> dict[str, float | None]:
     return {"load_queue_wait_p95_s": None, "load_queue_wait_p95_above_s": max(bounds, default=0)}
 
 
+def product_prompt(services: Any, question: str, count: Any, n_ctx: int, max_tokens: int) -> Any:
+    """The prompt the product builds for ``question``: its evidence, in its layout."""
+    from assistant.prompts import build_prompt
+
+    pipeline = services.pipeline
+    evidence = pipeline.select(question, pipeline.retrieve(question), count)
+    return build_prompt(question, evidence, count, n_ctx, max_tokens)
+
+
+def whole_passages_prompt(services: Any, question: str, count: Any) -> list[dict[str, str]]:
+    """The retrieved passages whole, numbered (the layout before evidence selection)."""
+    from training.prompt_format import chat_messages, evidence_block
+
+    hits = services.index.search(question, services.settings.retrieval.top_k, None)
+    block = evidence_block([(i + 1, h.chunk.title, h.chunk.text) for i, h in enumerate(hits)])
+    return chat_messages(question, block)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=None, help="Data folder with an index.")
@@ -267,7 +285,7 @@ def main() -> None:
 
     from assistant import registry
     from assistant.llm import serving_file
-    from assistant.prompts import SYSTEM_PROMPT, build_prompt
+    from assistant.prompts import SYSTEM_PROMPT
     from assistant.services import Services
     from assistant.settings import Settings
     from assistant.storage import models
@@ -301,28 +319,18 @@ def main() -> None:
     turns = questions[: args.turns]
     prompts, old_prompts, prompt_tokens = [], [], []
     for question in turns:
-        hits = services.index.search(question, settings.retrieval.top_k, None)
-        prompt = build_prompt(
-            question,
-            hits,
-            count,
-            probe.n_ctx(),
-            args.max_tokens,
-            compact=llm_settings.compact_context,
-        )
+        prompt = product_prompt(services, question, count, probe.n_ctx(), args.max_tokens)
         prompts.append(prompt.messages)
-        full = build_prompt(question, hits, count, probe.n_ctx(), args.max_tokens)
+        full = whole_passages_prompt(services, question, count)
         # The old layout: whole passages inside the system prompt.
-        listing = full.messages[1]["content"].rsplit("\n\nQuestion: ", 1)[0]
+        listing = full[1]["content"].rsplit("\n\nQuestion: ", 1)[0]
         old_prompts.append(
             [
                 {"role": "system", "content": f"{SYSTEM_PROMPT}\n\n{listing}"},
                 {"role": "user", "content": question},
             ]
         )
-        prompt_tokens.append(
-            count(full.messages[0]["content"]) + count(full.messages[1]["content"])
-        )
+        prompt_tokens.append(count(full[0]["content"]) + count(full[1]["content"]))
 
     # The server: the product on loopback, one process, enough threads for every client.
     port = free_port()
@@ -426,15 +434,7 @@ def main() -> None:
         load_questions = [questions[i % len(questions)] for i in range(args.requests)]
         sample_prompts = []
         for question in load_questions[: min(12, args.requests)]:
-            hits = services.index.search(question, settings.retrieval.top_k, None)
-            prompt = build_prompt(
-                question,
-                hits,
-                count,
-                probe.n_ctx(),
-                args.load_max_tokens,
-                compact=llm_settings.compact_context,
-            )
+            prompt = product_prompt(services, question, count, probe.n_ctx(), args.load_max_tokens)
             sample_prompts.append(prompt.messages)
 
         def raw_single_stream_rate() -> float:

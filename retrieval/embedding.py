@@ -49,6 +49,8 @@ class Embedder(Protocol):
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
 
+    def common_words(self) -> frozenset[str]: ...
+
 
 def load_embedder(
     model_path: Path,
@@ -99,6 +101,12 @@ class _TokenCounting:
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]  # type: ignore[attr-defined,no-any-return]
+
+    def common_words(self) -> frozenset[str]:
+        """The whole words of the model's vocabulary: everyday words of the language, which a
+        tokenizer keeps in one piece (an invented name falls apart into several)."""
+        vocabulary = self._tokenizer.get_vocab()
+        return frozenset(w.lower() for w in vocabulary if w.isalpha() and not w.startswith("#"))
 
 
 class TorchEmbedder(_TokenCounting):

@@ -22,6 +22,7 @@ comparisons); ``rrf`` fusion is the plain reciprocal-rank fusion of the two rank
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -326,6 +327,21 @@ class Searcher:
                 token = self._speller.correct(token) or token
             words.append(token)
         return words
+
+    def unknown_words(self, query: str) -> list[str]:
+        """The query's words (lower case, as written) that no passage or document name
+        contains, even read as a misspelling of one."""
+        unknown = []
+        for word in dict.fromkeys(re.findall(r"[a-z0-9]+", query.lower())):
+            tokens = bm25_tokenize_words([word])[0]  # empty for a stop word
+            if tokens and all(
+                t not in self._vocab
+                and t not in self.names.by_word
+                and self._speller.correct(t) is None
+                for t in tokens
+            ):
+                unknown.append(word)
+        return unknown
 
     def query_terms(self, query: str) -> list[int]:
         """BM25 vocabulary ids of the query's words (``query_words``)."""

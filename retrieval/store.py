@@ -211,6 +211,10 @@ class IndexStore:
             query, vector, k=k, collection=collection, mode=mode, params=params
         )
 
+    def unknown_words(self, query: str) -> list[str]:
+        """The query's words the corpus does not know, even as misspellings (see Searcher)."""
+        return self.current().searcher.unknown_words(query)
+
     # ---- writing -------------------------------------------------------------------------
     @contextmanager
     def writer_lock(self) -> Iterator[None]:

@@ -9,6 +9,7 @@ Method = Literal["lora", "prefix", "full"]
 METHODS: tuple[str, ...] = ("lora", "prefix", "full")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 QLORA_MODES: tuple[str, ...] = ("auto", "on", "off")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class TrainingConfig:
     # QLoRA: the frozen base in 4-bit NF4 (bitsandbytes) under the LoRA weights. auto: when
     # training on a GPU with bitsandbytes installed; on: required (the run fails without).
     qlora: Literal["auto", "on", "off"] = "auto"
+    # Compute precision of the forward pass (the trained weights stay float32): bf16
+    # autocast is ~1.7x faster on a CPU with AVX512-BF16 or AMX (measured: 7 s against 12 s
+    # a step of 4 x 500 tokens for SmolLM2-135M with LoRA on every projection). auto: bf16
+    # where the CPU or GPU computes it natively, else fp32.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -65,6 +71,7 @@ class TrainingConfig:
             (1 <= self.torch_threads <= 256, "torch_threads must be in [1, 256]"),
             (self.device in DEVICES, f"device must be one of {DEVICES}"),
             (self.qlora in QLORA_MODES, f"qlora must be one of {QLORA_MODES}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
             (self.qlora != "on" or self.method == "lora", "qlora needs method 'lora'"),
         ]
         for ok, message in checks:

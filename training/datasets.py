@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training import prompt_format
 from training.examples import Example, PreferencePair
 
 EXPORT_FORMATS = {"alpaca": "alpaca.json", "sharegpt": "sharegpt.jsonl", "dpo": "dpo.jsonl"}
@@ -63,8 +64,7 @@ def dpo(pair: PreferencePair, system_prompt: str) -> dict[str, Any]:
 
 def chat_messages(instruction: str, context: str, system_prompt: str) -> list[dict[str, str]]:
     """System and user messages laid out exactly as the serving prompt lays them out."""
-    system = f"{system_prompt}\n\nSources:\n{context}" if context else system_prompt
-    return [{"role": "system", "content": system}, {"role": "user", "content": instruction}]
+    return prompt_format.chat_messages(instruction, context, system_prompt)
 
 
 def _jsonl(records: Iterable[dict[str, Any]]) -> str:

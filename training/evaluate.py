@@ -64,6 +64,9 @@ class Scores:
     citation_precision: float | None
     refusal_rate: float
     tokens_per_s: float
+    # Of the items whose reference says the sources do not answer, the share the model
+    # declined too (None without such items); refusal_rate counts only the other items.
+    abstention_recall: float | None = None
     skipped: int = 0  # items whose prompt leaves no room to answer in the context
 
     def to_json(self) -> dict[str, Any]:
@@ -202,6 +205,7 @@ def score(
 ) -> Scores:
     """Loss, ROUGE-L, citation precision, refusals and speed of one model on ``items``."""
     nll, n_tokens, rouge, refusals = 0.0, 0, 0.0, 0
+    declining = declined = 0  # items whose reference declines, and the model's declines there
     cited, valid, generated, seconds = 0, 0, 0, 0.0
     skipped = 0
     for i, item in enumerate(items):
@@ -215,7 +219,12 @@ def score(
         answer, n_out, took = model.greedy(prompt, max_tokens)
         generated, seconds = generated + n_out, seconds + took
         rouge += rouge_l(answer, item.reference)
-        refusals += bool(_REFUSAL.search(answer))
+        if _REFUSAL.search(item.reference):
+            # A reference that declines: the model should decline too.
+            declining += 1
+            declined += bool(_REFUSAL.search(answer))
+        else:
+            refusals += bool(_REFUSAL.search(answer))
         markers = [int(m) for m in _MARKER.findall(answer)]
         cited += len(markers)
         valid += sum(1 <= m <= max(1, item.n_sources) for m in markers)
@@ -233,7 +242,8 @@ def score(
         perplexity=round(math.exp(loss), 4) if math.isfinite(loss) else float("nan"),
         rougeL=round(rouge / n, 4),
         citation_precision=round(valid / cited, 4) if cited else None,
-        refusal_rate=round(refusals / n, 4),
+        refusal_rate=round(refusals / max(1, n - declining), 4),
+        abstention_recall=round(declined / declining, 4) if declining else None,
         tokens_per_s=round(generated / seconds, 2) if seconds > 0 else 0.0,
         skipped=skipped,
     )
@@ -281,6 +291,15 @@ def gate(
             reasons.append(
                 f"{name}: citation precision {mine.citation_precision:.3f} < active "
                 f"{theirs.citation_precision:.3f}"
+            )
+        if (
+            mine.abstention_recall is not None
+            and theirs.abstention_recall is not None
+            and mine.abstention_recall < theirs.abstention_recall - tolerances.max_refusal_increase
+        ):
+            reasons.append(
+                f"{name}: declines {mine.abstention_recall:.3f} of unanswerable items < active "
+                f"{theirs.abstention_recall:.3f}"
             )
         if mine.refusal_rate > theirs.refusal_rate + tolerances.max_refusal_increase:
             reasons.append(

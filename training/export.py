@@ -71,13 +71,25 @@ def permute_for_llama_cpp(weights: np.ndarray, n_head: int) -> np.ndarray:
     )
 
 
-def write_gguf(
-    base_gguf: Path, state: dict[str, np.ndarray], out_path: Path, f16: bool = False
-) -> None:
-    """Write ``state`` as a GGUF shaped exactly like ``base_gguf`` (metadata copied)."""
+def gguf_tensors(base_gguf: Path, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``state`` (Hugging Face names and layout) renamed and laid out as the base GGUF's."""
     import gguf
 
     reader = gguf.GGUFReader(str(base_gguf))
+    arch, names, n_head, n_head_kv = _layout(reader)
+    tensors: dict[str, np.ndarray] = {}
+    for hf_name, value in state.items():
+        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if name is None:
+            raise ExportError(f"no GGUF name for {hf_name}")
+        tensors[name] = to_llama_cpp_layout(name, value, arch, n_head, n_head_kv)
+    return tensors
+
+
+def _layout(reader: Any) -> tuple[str, Any, int, int]:
+    """(architecture, HF -> GGUF tensor name map, heads, key/value heads) of a GGUF."""
+    import gguf
+
     arch = reader.fields["general.architecture"].contents()
     n_blocks = int(reader.fields[f"{arch}.block_count"].contents())
     n_head = int(reader.fields[f"{arch}.attention.head_count"].contents())
@@ -86,18 +98,35 @@ def write_gguf(
     arch_ids = {name: arch_id for arch_id, name in gguf.MODEL_ARCH_NAMES.items()}
     if arch not in arch_ids:
         raise ExportError(f"unknown GGUF architecture {arch!r}")
-    names = gguf.get_tensor_name_map(arch_ids[arch], n_blocks)
+    return arch, gguf.get_tensor_name_map(arch_ids[arch], n_blocks), n_head, n_head_kv
 
-    tensors: dict[str, np.ndarray] = {}
-    for hf_name, value in state.items():
-        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-        if name is None:
-            raise ExportError(f"no GGUF name for {hf_name}")
-        if name.endswith("attn_q.weight") and arch == "llama":
-            value = permute_for_llama_cpp(value, n_head)
-        elif name.endswith("attn_k.weight") and arch == "llama":
-            value = permute_for_llama_cpp(value, n_head_kv)
-        tensors[name] = value
+
+def to_llama_cpp_layout(
+    gguf_name: str, value: np.ndarray, arch: str, n_head: int, n_head_kv: int
+) -> np.ndarray:
+    """A weight in HF layout as llama.cpp stores it (llama q/k projections are permuted)."""
+    if arch == "llama" and gguf_name.endswith("attn_q.weight"):
+        return permute_for_llama_cpp(value, n_head)
+    if arch == "llama" and gguf_name.endswith("attn_k.weight"):
+        return permute_for_llama_cpp(value, n_head_kv)
+    return value
+
+
+def write_gguf(
+    base_gguf: Path, state: dict[str, np.ndarray], out_path: Path, f16: bool = False
+) -> None:
+    """Write ``state`` (HF names) as a GGUF shaped exactly like ``base_gguf`` (metadata copied)."""
+    write_gguf_tensors(base_gguf, gguf_tensors(base_gguf, state), out_path, f16)
+
+
+def write_gguf_tensors(
+    base_gguf: Path, tensors: dict[str, np.ndarray], out_path: Path, f16: bool = False
+) -> None:
+    """Write ``tensors`` (GGUF names and layout) with the base GGUF's metadata."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(base_gguf))
+    arch = reader.fields["general.architecture"].contents()
     wanted = {t.name: t for t in reader.tensors}
     missing = set(wanted) - set(tensors)
     if missing:
@@ -126,6 +155,62 @@ def write_gguf(
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+def lora_merged_tensors(base_gguf: Path, adapter_dir: Path) -> dict[str, np.ndarray]:
+    """The base GGUF's weights (dequantized) with a PEFT LoRA adapter merged in, in numpy.
+
+    The same sum PEFT's ``merge_and_unload`` makes (W + B @ A * alpha / r), done on the GGUF
+    directly: no torch, no dense copy, a few seconds for a small model.
+    """
+    import json
+
+    import gguf
+    from safetensors.numpy import load_file
+
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    if config.get("peft_type") != "LORA":
+        raise ExportError(f"{adapter_dir} is not a LoRA adapter")
+    rank = int(config["r"])
+    scale = float(config["lora_alpha"]) / (rank**0.5 if config.get("use_rslora") else rank)
+    weights = load_file(str(adapter_dir / "adapter_model.safetensors"))
+    reader = gguf.GGUFReader(str(base_gguf))
+    arch, names, n_head, n_head_kv = _layout(reader)
+    tensors = {
+        t.name: np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
+        for t in reader.tensors
+    }
+    for key, a in weights.items():
+        if ".lora_A." not in key:
+            continue
+        b = weights[key.replace(".lora_A.", ".lora_B.")]
+        module = key.split(".lora_A.")[0].removeprefix("base_model.model.")
+        name = names.get_name(f"{module}.weight", try_suffixes=(".weight",))
+        if name is None or name not in tensors:
+            raise ExportError(f"the adapter's module {module} has no tensor in {base_gguf.name}")
+        delta = (b.astype(np.float32) @ a.astype(np.float32)) * scale
+        delta = to_llama_cpp_layout(name, delta, arch, n_head, n_head_kv)
+        if delta.shape != tensors[name].shape:
+            raise ExportError(f"{name}: adapter shape {delta.shape} != {tensors[name].shape}")
+        tensors[name] = tensors[name] + delta
+    return tensors
+
+
+def merge_adapter(
+    base_gguf: Path,
+    adapter_dir: Path,
+    out_path: Path,
+    quantization: Quantization = "q8_0",
+    threads: int = 2,
+) -> ExportResult:
+    """A LoRA adapter merged into its base GGUF and written (quantized) to ``out_path``."""
+    started = time.perf_counter()
+    tensors = lora_merged_tensors(base_gguf, adapter_dir)
+    _write_final(base_gguf, out_path, quantization, threads, tensors=tensors)
+    size = out_path.stat().st_size
+    seconds = time.perf_counter() - started
+    logger.info("merged %s into %s in %.1fs", adapter_dir.name, out_path.name, seconds)
+    return ExportResult(out_path, quantization, seconds, size)
 
 
 def quantize(source: Path, target: Path, quantization: str, threads: int = 2) -> None:
@@ -171,12 +256,38 @@ def export_run(
     """
     started = time.perf_counter()
     state = merged_state(run_dir, base_gguf, cache_dir)
+    _write_final(
+        base_gguf,
+        out_path,
+        quantization,
+        threads,
+        tensors=gguf_tensors(base_gguf, state),
+        keep_unquantized=keep_unquantized,
+    )
+    size = out_path.stat().st_size
+    seconds = time.perf_counter() - started
+    logger.info(
+        "exported %s (%s, %d MB) in %.1fs", out_path.name, quantization, size >> 20, seconds
+    )
+    return ExportResult(out_path, quantization, seconds, size)
+
+
+def _write_final(
+    base_gguf: Path,
+    out_path: Path,
+    quantization: str,
+    threads: int,
+    *,
+    tensors: dict[str, np.ndarray],
+    keep_unquantized: Path | None = None,
+) -> None:
+    """Write ``tensors`` as ``out_path``: dense under a temporary name, quantized, renamed."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     dense_tmp = out_path.with_name(f".{out_path.name}.f32.tmp")
     final_tmp = out_path.with_name(f".{out_path.name}.tmp")
     try:
-        write_gguf(base_gguf, state, dense_tmp, f16=quantization == "f16")
-        del state
+        write_gguf_tensors(base_gguf, tensors, dense_tmp, f16=quantization == "f16")
+        tensors.clear()
         if quantization in ("none", "f16"):
             os.replace(dense_tmp, final_tmp)
         else:
@@ -188,12 +299,6 @@ def export_run(
     finally:
         for leftover in (dense_tmp, final_tmp):
             leftover.unlink(missing_ok=True)
-    size = out_path.stat().st_size
-    seconds = time.perf_counter() - started
-    logger.info(
-        "exported %s (%s, %d MB) in %.1fs", out_path.name, quantization, size >> 20, seconds
-    )
-    return ExportResult(out_path, quantization, seconds, size)
 
 
 def _fsync(path: Path) -> None:

@@ -73,10 +73,25 @@ def dense_dir_for(gguf_path: Path, cache_dir: Path) -> Path:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a run trains: the torch device, and whether the base is loaded in 4 bits."""
+    """Where a run trains: the torch device, whether the base is loaded in 4 bits, and
+    whether the forward pass runs under bf16 autocast."""
 
     device: str
     four_bit: bool
+    bf16: bool = False
+
+
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` computes bf16 natively (a CPU with AVX512-BF16 or AMX, a recent GPU)."""
+    import torch
+
+    if device == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def placement(config: TrainingConfig) -> Placement:
@@ -97,7 +112,8 @@ def placement(config: TrainingConfig) -> Placement:
     )
     if config.qlora == "on" and not can_4bit:
         raise TrainingError("QLoRA needs LoRA on a CUDA GPU with bitsandbytes installed")
-    return Placement(device, four_bit=can_4bit and config.qlora != "off")
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and native_bf16(device))
+    return Placement(device, four_bit=can_4bit and config.qlora != "off", bf16=bf16)
 
 
 def load_base(gguf_path: Path, cache_dir: Path, four_bit: bool = False) -> tuple[Any, Any]:
@@ -301,7 +317,12 @@ def train(
     model, tokenizer = load_base(base_gguf, cache_dir, four_bit=place.four_bit)
     if not place.four_bit:  # a 4-bit model is placed on the GPU as it loads
         model.to(place.device)
-    logger.info("training on %s%s", place.device, " (QLoRA: 4-bit base)" if place.four_bit else "")
+    logger.info(
+        "training on %s%s%s",
+        place.device,
+        " (QLoRA: 4-bit base)" if place.four_bit else "",
+        " with bf16 autocast" if place.bf16 else "",
+    )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     train_encoded = [
         e
@@ -350,7 +371,8 @@ def train(
     for epoch in range(config.epochs):
         for batch in batches(train_encoded, config.batch_size, pad_id, rng):
             ids, mask, labels = _to(place.device, batch)
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            with torch.autocast(place.device, dtype=torch.bfloat16, enabled=place.bf16):
+                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             (loss / config.grad_accumulation).backward()
             running += float(loss.detach()) / config.grad_accumulation
             micro += 1

@@ -17,8 +17,11 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from assistant import registry
 from assistant.chat import StreamEvent, Turn
-from assistant.errors import AssistantError, InvalidInput, ServerBusy, Unauthorized
+from assistant.conversation import PastTurn
+from assistant.errors import AssistantError, InvalidInput, ModelNotFound, ServerBusy, Unauthorized
+from assistant.pipeline import GenerationOptions
 from assistant.tokens import verify_token
+from safety.guards import normalise_question
 from web.common import services
 from web.errors import error_response
 
@@ -28,12 +31,19 @@ bp = Blueprint("openai_api", __name__, url_prefix="/v1")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 MAX_MESSAGES = 100
+MAX_HISTORY_TURNS = 6  # earlier user turns read to resolve a follow-up
+MAX_EARLIER_CHARS = 2000  # of each earlier question
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+ACTIVE_MODEL_ALIAS = "assistant"
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
 
 
 def openai_error(status: int, code: str, message: str) -> Response:
     kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    response = jsonify(error={"message": message, "type": kind, "code": code})
+    error: dict[str, Any] = {"message": message, "type": kind, "code": code}
+    if code == "model_not_found":  # exactly as OpenAI answers it
+        error |= {"type": "invalid_request_error", "param": "model"}
+    response = jsonify(error=error)
     response.status_code = status
     return response
 
@@ -93,16 +103,19 @@ def chat_completions() -> Response:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidInput("send a JSON object with Content-Type: application/json")
-    question = _last_user_message(body.get("messages"))
+    question, history = _conversation(body.get("messages"))
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidInput("'stream' must be true or false")
     collection = body.get("collection")
     if collection is not None and not isinstance(collection, str):
         raise InvalidInput("'collection' must be a string")
+    options = _options(body)
     chat = services().chat
     # Validated, guarded and stored before anything streams: bad input is a 4xx here.
-    turn = chat.start_turn(g.api_token.user_id, question, None, collection or None)
+    turn = chat.start_turn(
+        g.api_token.user_id, question, None, collection or None, history=history, options=options
+    )
     completion_id = f"chatcmpl-{turn.user_message_id}"
     if stream:
         return Response(
@@ -113,24 +126,89 @@ def chat_completions() -> Response:
     return _complete(turn, completion_id)
 
 
-def _last_user_message(messages: Any) -> str:
+def _text_of(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):  # content parts: the text ones
+        content = "".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    if content is None and message.get("role") == "assistant":
+        return ""  # an assistant turn that only called tools
+    if not isinstance(content, str):
+        raise InvalidInput(f"a {message.get('role')} message's 'content' must be text")
+    return content
+
+
+def _conversation(messages: Any) -> tuple[str, list[PastTurn]]:
+    """The question (the last user message) and the user turns before it, oldest first.
+
+    System messages are not followed (the product's own instructions stay in force);
+    assistant messages are the client's copy of earlier answers.
+    """
     if not isinstance(messages, list) or not messages or len(messages) > MAX_MESSAGES:
         raise InvalidInput(f"'messages' must be a list of 1 to {MAX_MESSAGES} messages")
-    for message in reversed(messages):
+    users: list[str] = []
+    for message in messages:
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise InvalidInput("each message needs a 'role' and a 'content'")
+        if message["role"] not in ROLES:
+            raise InvalidInput(f"unknown message role {message['role']!r}")
+        text = _text_of(message)
         if message["role"] == "user":
-            content = message.get("content")
-            if isinstance(content, list):  # content parts: the text ones
-                content = "".join(
-                    p.get("text", "")
-                    for p in content
-                    if isinstance(p, dict) and p.get("type") == "text"
-                )
-            if not isinstance(content, str):
-                raise InvalidInput("a user message's 'content' must be text")
-            return content
-    raise InvalidInput("'messages' holds no user message")
+            users.append(text)
+    if not users:
+        raise InvalidInput("'messages' holds no user message")
+    if messages[-1].get("role") != "user":
+        raise InvalidInput("the last message must be the user's question")
+    earlier = [q for q in users[:-1] if q.strip()][-MAX_HISTORY_TURNS:]
+    return users[-1], [PastTurn(normalise_question(q)[:MAX_EARLIER_CHARS]) for q in earlier]
+
+
+def _options(body: dict[str, Any]) -> GenerationOptions:
+    """The OpenAI parameters the product honours: model, max_tokens, temperature, stop."""
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool)
+        or not isinstance(max_tokens, int)
+        or not 1 <= max_tokens <= 4096
+    ):
+        raise InvalidInput("'max_tokens' must be an integer from 1 to 4096")
+    temperature = body.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or not 0 <= temperature <= 2
+    ):
+        raise InvalidInput("'temperature' must be a number from 0 to 2")
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        stop = [stop]
+    if stop is not None and (
+        not isinstance(stop, list)
+        or len(stop) > 4
+        or not all(isinstance(x, str) and 0 < len(x) <= 100 for x in stop)
+    ):
+        raise InvalidInput("'stop' must be a string or a list of up to 4 strings")
+    return GenerationOptions(
+        max_tokens=max_tokens,
+        temperature=float(temperature) if temperature is not None else None,
+        stop=tuple(stop or ()),
+        version=_requested_version(body.get("model")),
+    )
+
+
+def _requested_version(model: Any) -> registry.ModelVersionInfo | None:
+    """The version a request names; None for the active one ("assistant" or no model)."""
+    if model is None or model == ACTIVE_MODEL_ALIAS:
+        return None
+    if not isinstance(model, str):
+        raise InvalidInput("'model' must be a string")
+    for version in registry.list_versions(services().db):
+        if version.name == model:
+            if version.state.value == "rejected":
+                raise ModelNotFound(f"the model `{model}` was rejected by the evaluation gate")
+            return None if version.is_active else version
+    raise ModelNotFound(f"The model `{model}` does not exist")
 
 
 def _served_model(done: dict[str, Any]) -> str:
@@ -146,6 +224,9 @@ def _served_model(done: dict[str, Any]) -> str:
 def _extras(done: dict[str, Any]) -> dict[str, Any]:
     return {
         "citations": done.get("citations", []),
+        "sources": done.get("sources", []),
+        "abstained": bool(done.get("abstained")),
+        "origin": done.get("origin", "none"),
         "flagged": bool(done.get("flagged")),
         "flags": done.get("flags", []),
         "held": bool(done.get("held")),
@@ -156,7 +237,12 @@ def _extras(done: dict[str, Any]) -> dict[str, Any]:
 
 def _usage(done: dict[str, Any]) -> dict[str, int]:
     completion = int((done.get("timings") or {}).get("completion_tokens", 0))
-    return {"prompt_tokens": 0, "completion_tokens": completion, "total_tokens": completion}
+    prompt = int(done.get("prompt_tokens") or 0)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def _complete(turn: Turn, completion_id: str) -> Response:
@@ -180,7 +266,7 @@ def _complete(turn: Turn, completion_id: str) -> Response:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": done["answer"]},
-                "finish_reason": "stop",
+                "finish_reason": done.get("finish_reason") or "stop",
             }
         ],
         usage=_usage(done),
@@ -218,7 +304,7 @@ def _chunks(turn: Turn, completion_id: str) -> Iterator[str]:
                     created,
                     _served_model(done),
                     {},
-                    finish_reason="stop",
+                    finish_reason=done.get("finish_reason") or "stop",
                     usage=_usage(done),
                     **_extras(done),
                 )

@@ -96,12 +96,37 @@ SCHEMAS: dict[str, Any] = {
     "Answer": {
         "type": "object",
         "description": "The stored answer (the `done` event of the stream).",
-        "required": ["message_id", "conversation_id", "answer", "citations", "flagged"],
+        "required": [
+            "message_id",
+            "conversation_id",
+            "answer",
+            "citations",
+            "sources",
+            "flagged",
+            "abstained",
+            "origin",
+        ],
         "properties": {
             "message_id": {"type": "integer"},
             "conversation_id": {"type": "integer"},
             "answer": {"type": "string"},
             "citations": {"type": "array", "items": ref("Citation")},
+            "sources": {
+                "type": "array",
+                "items": ref("Citation"),
+                "description": "Every source given to the model, cited or not.",
+            },
+            "abstained": {
+                "type": "boolean",
+                "description": "The product said the sources do not answer (and cites nothing).",
+            },
+            "origin": {
+                "type": "string",
+                "enum": ["model", "evidence", "none"],
+                "description": "model: the model's answer, each sentence checked against its "
+                "evidence; evidence: quoted evidence sentences (the model's answer could not "
+                "be shown); none: no answer (abstained, or the input guard replied).",
+            },
             "flagged": {"type": "boolean"},
             "flags": {"type": "array", "items": {"type": "string"}},
             "held": {"type": "boolean", "description": "Held for review before it is shown."},
@@ -130,6 +155,8 @@ SCHEMAS: dict[str, Any] = {
             "role": {"type": "string", "enum": ["user", "assistant"]},
             "content": {"type": "string"},
             "citations": {"type": "array", "items": ref("Citation")},
+            "sources": {"type": "array", "items": ref("Citation")},
+            "origin": {"type": ["string", "null"], "enum": ["model", "evidence", "none", None]},
             "flagged": {"type": "boolean"},
             "flags": {"type": "array", "items": {"type": "string"}},
             "held": {"type": "boolean"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 ChatMessage = dict[str, str]
@@ -28,8 +28,13 @@ class LLMBackend(Protocol):
         max_tokens: int | None = None,
         *,
         timeout_s: float | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
     ) -> Iterator[str]:
-        """The reply, one piece (token) at a time; closing the iterator stops generation."""
+        """The reply, one piece (token) at a time; closing the iterator stops generation.
+
+        ``temperature`` None: the settings'; ``stop``: more stop sequences for this request.
+        """
         ...
 
     def close(self) -> None:

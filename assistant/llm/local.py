@@ -9,7 +9,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,8 @@ class LocalLLM:
         max_tokens: int | None = None,
         *,
         timeout_s: float | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
     ) -> Iterator[str]:
         """Generate a reply to ``messages`` piece by piece (one token each).
 
@@ -116,11 +118,11 @@ class LocalLLM:
         options = dict(
             messages=messages,
             max_tokens=max_tokens or s.max_tokens,
-            temperature=s.temperature,
+            temperature=s.temperature if temperature is None else temperature,
             top_p=s.top_p,
             repeat_penalty=s.repeat_penalty,
             seed=s.seed,
-            stop=list(s.stop) or None,
+            stop=[*s.stop, *stop] or None,
         )
         with self.scheduler.slot():
             if self._closed:

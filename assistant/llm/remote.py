@@ -6,7 +6,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ContextOverflow, GenerationTimeout, ModelUnavailable, ServerBusy
@@ -60,6 +60,8 @@ class RemoteLLM:
         max_tokens: int | None = None,
         *,
         timeout_s: float | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
     ) -> Iterator[str]:
         import httpx
 
@@ -70,15 +72,15 @@ class RemoteLLM:
             "messages": messages,
             "stream": True,
             "max_tokens": max_tokens or s.max_tokens,
-            "temperature": s.temperature,
+            "temperature": s.temperature if temperature is None else temperature,
             "top_p": s.top_p,
             "repeat_penalty": s.repeat_penalty,
             "seed": s.seed,
         }
         if s.remote_model:
             body["model"] = s.remote_model
-        if s.stop:
-            body["stop"] = list(s.stop)
+        if s.stop or stop:
+            body["stop"] = [*s.stop, *stop]
         try:
             with self._client.stream(
                 "POST", f"{self.base_url}/chat/completions", json=body

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -14,6 +14,8 @@ from assistant.llm.base import ChatMessage, LLMBackend
 from assistant.registry import ModelVersionInfo
 
 logger = logging.getLogger(__name__)
+
+MAX_PINNED = 2  # versions other than the active one kept loaded for requests that name them
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class ServingLLM:
         self._switch_lock = threading.Lock()
         self._next_check = 0.0
         self._live: list[_Loaded] = []
+        self._pinned: dict[int, _Loaded] = {}  # versions requests named, besides the active
 
     @classmethod
     def fixed(cls, backend: LLMBackend) -> ServingLLM:
@@ -120,14 +123,20 @@ class ServingLLM:
         logger.info("model version %s freed", loaded.version_id)
 
     @contextmanager
-    def use(self) -> Iterator[Lease]:
-        """The current model for the whole of one request; it is not freed before the end."""
+    def use(self, version: ModelVersionInfo | None = None) -> Iterator[Lease]:
+        """The current model (or ``version``, when a request names one) for the whole of one
+        request; it is not freed before the end."""
         self.refresh()
-        with self._lock:
-            loaded = self._current
-            if loaded is None:
-                raise ModelUnavailable("no model is loaded")
-            loaded.users += 1
+        if version is not None and (
+            self._current is None or self._current.version_id != version.id
+        ):
+            loaded = self._pinned_model(version)
+        else:
+            with self._lock:
+                loaded = self._current
+                if loaded is None:
+                    raise ModelUnavailable("no model is loaded")
+                loaded.users += 1
         try:
             yield Lease(loaded.version_id, loaded.backend)
         finally:
@@ -136,6 +145,30 @@ class ServingLLM:
                 free = loaded.retired and loaded.users == 0
             if free:
                 self._free(loaded)
+
+    def _pinned_model(self, version: ModelVersionInfo) -> _Loaded:
+        """A version other than the active one, loaded on first request and kept (the last
+        ``MAX_PINNED`` of them) for requests that name it; counted as in use on return."""
+        with self._switch_lock:
+            with self._lock:
+                loaded = self._pinned.pop(version.id, None)
+                if loaded is not None:
+                    self._pinned[version.id] = loaded  # most recently used last
+                    loaded.users += 1
+                    return loaded
+            backend = self._load(version)
+            loaded = _Loaded(version.id, backend, users=1)
+            with self._lock:
+                self._pinned[version.id] = loaded
+                self._live.append(loaded)
+                evicted = []
+                while len(self._pinned) > MAX_PINNED:
+                    oldest = next(iter(self._pinned))
+                    evicted.append(self._pinned.pop(oldest))
+                free = [e for e in evicted if self._retire(e)]
+        for old in free:
+            self._free(old)
+        return loaded
 
     def check_capacity(self) -> None:
         """ServerBusy now, before a response starts, if the current model's queue is full."""
@@ -184,12 +217,17 @@ class ServingLLM:
         max_tokens: int | None = None,
         *,
         timeout_s: float | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
     ) -> Iterator[str]:
         with self.use() as lease:
-            yield from lease.backend.stream_chat(messages, max_tokens, timeout_s=timeout_s)
+            yield from lease.backend.stream_chat(
+                messages, max_tokens, timeout_s=timeout_s, temperature=temperature, stop=stop
+            )
 
     def close(self) -> None:
         with self._lock:
             live, self._live, self._current = list(self._live), [], None
+            self._pinned = {}
         for loaded in live:
             loaded.backend.close()

@@ -99,7 +99,11 @@ class Message(Base):
     )
     role: Mapped[str] = mapped_column(String(20))  # "user" or "assistant"
     content: Mapped[str] = mapped_column(Text)
-    citations: Mapped[list[Any]] = mapped_column(default=list)
+    citations: Mapped[list[Any]] = mapped_column(default=list)  # the sources the answer cites
+    # Every source given to the model (cited or not), and where the answer came from:
+    # "model" (checked model text), "evidence" (quoted evidence) or "none" (abstained).
+    sources: Mapped[list[Any] | None] = mapped_column(default=list, nullable=True)
+    origin: Mapped[str | None] = mapped_column(String(20), nullable=True)
     model_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
     )

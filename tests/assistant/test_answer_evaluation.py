@@ -13,23 +13,30 @@ import pytest
 from assistant.answer_evaluation import (
     AnswerCase,
     AnswerResult,
+    CitedPassage,
     is_refusal,
     plain_answer,
     rouge_l,
     score_answers,
+    unsupported_sentences,
 )
-from assistant.pipeline import Answer, Citation
+from assistant.pipeline import Answer
 from tests.assistant.test_cli import run_cli
 
-KEYS = {
-    "n",
+QUALITY_KEYS = {
     "rougeL",
     "citation_precision",
     "citation_recall",
     "refusal_rate",
-    "p50_ttft_ms",
-    "tokens_per_s",
+    "degenerate_rate",
+    "gold_cited_rate",
+    "unsupported_sentence_rate",
+    "abstention_rate",
+    "evidence_cited_rate",
+    "model_answer_rate",
+    "fallback_rate",
 }
+KEYS = {"n", "p50_ttft_ms", "tokens_per_s", "extractive_baseline", *QUALITY_KEYS}
 
 
 def test_rouge_l_is_the_f1_of_the_longest_common_subsequence() -> None:
@@ -56,32 +63,89 @@ def test_the_disclaimer_and_markers_are_not_scored() -> None:
 
 def test_refusals_are_recognised() -> None:
     assert is_refusal("I don't know the answer from these sources.")
-    assert is_refusal("I could not find anything about this in the documents I can search.")
+    assert is_refusal("The sources I can search do not answer this question.")
     assert not is_refusal("Asthma is a chronic disease; doctors know a lot about it.")
 
 
-def citation(doc_id: str) -> Citation:
-    return Citation(1, doc_id, "t", "", "medical", 0, 1, 0.5)
+def passage(doc_id: str, n: int = 1, text: str = "", start: int = 0, end: int = 1) -> CitedPassage:
+    return CitedPassage(n, doc_id, start, end, text)
+
+
+def result(
+    text: str,
+    cited: tuple[CitedPassage, ...],
+    refused: bool,
+    ttft: float | None,
+    tokens: int,
+    seconds: float,
+    **extra: object,
+) -> AnswerResult:
+    by_sentence = extra.pop("cited_by_sentence", ((text, tuple(c.n for c in cited)),))
+    return AnswerResult(
+        text, cited, refused, ttft, tokens, seconds, cited_by_sentence=by_sentence, **extra
+    )  # type: ignore[arg-type]
 
 
 def test_scores_count_citations_against_the_gold_document() -> None:
     results = {
-        "q1": AnswerResult("asthma narrows airways", ("gold1", "other"), False, 100.0, 11, 0.5),
-        "q2": AnswerResult("I do not know.", (), True, 300.0, 5, 0.25),
-        "q3": AnswerResult("", ("gold3",), False, None, 0, 0.0),
+        "q1": result(
+            "asthma narrows airways",
+            (passage("gold1", 1, "asthma narrows airways"), passage("other", 2)),
+            False,
+            100.0,
+            11,
+            0.5,
+        ),
+        "q2": result("I do not know.", (), True, 300.0, 5, 0.25),
+        "q3": result("The answer is: 1", (passage("gold3", 1, "", 5, 9),), False, None, 0, 0.0),
+        "q4": result(
+            "The sources I can search do not answer this question.",
+            (),
+            True,
+            None,
+            0,
+            0.0,
+            abstained=True,
+            origin="none",
+        ),
     }
     cases = [
         AnswerCase("q1", "gold1", "asthma narrows the airways"),
         AnswerCase("q2", "gold2", "something"),
-        AnswerCase("q3", "gold3", "text"),
+        AnswerCase("q3", "gold3", "text", evidence_spans=((0, 6),)),
+        AnswerCase("q4", None, ""),
     ]
-    figures = score_answers(results.__getitem__, cases)
-    assert set(figures) == KEYS and figures["n"] == 3
+    by_question = lambda case: results[case.question]  # noqa: E731
+    figures = score_answers(by_question, cases, baseline=by_question)
+    assert set(figures) == KEYS and figures["n"] == 4
+    assert set(figures["extractive_baseline"]) == QUALITY_KEYS
     assert figures["citation_precision"] == pytest.approx(2 / 3, abs=1e-4)
-    assert figures["citation_recall"] == pytest.approx(2 / 3, abs=1e-4)
-    assert figures["refusal_rate"] == pytest.approx(1 / 3, abs=1e-4)
-    assert figures["p50_ttft_ms"] == 200.0
+    assert figures["gold_cited_rate"] == pytest.approx(2 / 3, abs=1e-4)  # of the 3 with gold
+    assert figures["refusal_rate"] == pytest.approx(2 / 4, abs=1e-4)
+    assert figures["abstention_rate"] == pytest.approx(1 / 4, abs=1e-4)
+    assert figures["degenerate_rate"] == pytest.approx(1 / 4, abs=1e-4)  # "The answer is: 1"
+    assert figures["evidence_cited_rate"] == 1.0  # q3's citation overlaps its span
+    assert figures["p50_ttft_ms"] == 100.0  # answers only: a decline is fast and says little
     assert figures["tokens_per_s"] == pytest.approx((10 + 4) / 0.75, abs=0.01)
+
+
+def test_a_sentence_is_unsupported_when_its_cited_passage_lacks_its_words() -> None:
+    cited = (passage("d", 1, "Asthma narrows the airways of the lungs."), passage("d", 2, "x"))
+    answer = result(
+        "",
+        cited,
+        False,
+        1.0,
+        1,
+        1.0,
+        cited_by_sentence=(
+            ("Asthma narrows the airways.", (1,)),
+            ("Asthma is cured by seawater.", (1,)),
+            ("Asthma narrows the airways.", (2,)),  # the right words, the wrong passage
+            ("An uncited claim about lungs.", ()),
+        ),
+    )
+    assert unsupported_sentences(answer) == (3, 4)
 
 
 @pytest.mark.slow
@@ -117,8 +181,10 @@ def test_eval_answers_prints_exactly_the_contract_keys(indexed_services, tmp_pat
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(figures) == KEYS and figures["n"] == 2
-    assert figures["p50_ttft_ms"] > 0 and figures["tokens_per_s"] > 0
+    assert set(figures["extractive_baseline"]) == QUALITY_KEYS
+    assert figures["p50_ttft_ms"] > 0
     assert 0 < figures["rougeL"] <= 1 and 0 <= figures["citation_precision"] <= 1
+    assert figures["extractive_baseline"]["gold_cited_rate"] == 1.0
 
 
 @pytest.mark.slow

@@ -1,30 +1,118 @@
-"""The answer pipeline with the real index and SmolLM2 in llama.cpp."""
+"""The answer pipeline with the real index, the real embedder and the served model."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import pytest
 
-from assistant.pipeline import Answer
+from assistant.conversation import PastTurn
+from assistant.pipeline import Answer, AnswerPipeline, GenerationOptions
+from training.prompt_format import NOT_IN_SOURCES
 
 pytestmark = pytest.mark.slow
 
+ASTHMA = "medquad:MPlus_Health_Topics:0000065"
 
-def test_answer_streams_then_cites_the_right_page(indexed_services) -> None:
+
+class ScriptedModel:
+    """A model that writes a fixed text (the check under test is what follows the model)."""
+
+    name = "scripted.gguf"
+    context_size = 2048
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.prompts: list[list[dict[str, str]]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 1
+
+    def stream_chat(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        self.prompts.append(messages)
+        yield from (word + " " for word in self.text.split())
+
+    def close(self) -> None:
+        pass
+
+
+def scripted_pipeline(services, text: str) -> tuple[AnswerPipeline, ScriptedModel]:
+    model = ScriptedModel(text)
+    return AnswerPipeline(
+        services.settings, services.index, model, embedder=services.embedder
+    ), model
+
+
+def test_answer_streams_checked_sentences_then_cites_the_right_page(indexed_services) -> None:
     events = list(indexed_services.pipeline.stream("What is type 2 diabetes?", "medical"))
     kinds = [e.kind for e in events]
-    assert kinds[0] == "sources" and kinds[-1] == "done"
-    assert kinds.count("token") >= 3
+    assert kinds[0] == "sources" and kinds[-1] == "done" and "token" in kinds
     answer: Answer = events[-1].data
-    assert answer.text == "".join(e.data for e in events if e.kind == "token").strip() or (
-        "[" in answer.text  # attribution may have added markers after streaming
-    )
-    source_ids = [c.doc_id for c in answer.sources]
-    assert "medquad:MPlus_Health_Topics:0000273" in source_ids[:2]  # "Diabetes Type 2"
-    assert all(c.collection == "medical" for c in answer.sources)
+    assert answer.origin in ("model", "evidence") and not answer.abstained
+    streamed = "".join(e.data for e in events if e.kind == "token")
+    assert streamed.split() == answer.text.split()  # nothing shown that is not in the answer
+    assert "medquad:MPlus_Health_Topics:0000273" in [c.doc_id for c in answer.citations]
     for citation in answer.citations:
-        assert f"[{citation.n}]" in answer.text
-        assert citation in answer.sources
+        assert f"[{citation.n}]" in answer.text and citation in answer.sources
     assert answer.timings["ttft_ms"] > 0 and answer.model.endswith(".gguf")
+
+
+def test_a_sentence_with_a_date_absent_from_the_evidence_is_never_shown(indexed_services) -> None:
+    fabricated = "Asthma was first described on 12 March 1987 in Geneva. [1]"
+    pipeline, model = scripted_pipeline(indexed_services, fabricated)
+    events = list(pipeline.stream("What is asthma?", use_cache=False))
+    answer: Answer = events[-1].data
+    shown = "".join(e.data for e in events if e.kind == "token")
+    assert "1987" not in shown and "1987" not in answer.text
+    # Nothing the model said survived: the reader gets quoted evidence, flagged for review.
+    assert answer.origin == "evidence" and "fallback_answer" in answer.flags
+    assert answer.citations and answer.dropped == ("numbers",)
+    assert model.prompts and "Evidence:\n[1] " in model.prompts[0][1]["content"]
+
+
+def test_supported_sentences_stream_and_unsupported_ones_are_dropped(indexed_services) -> None:
+    hits = indexed_services.index.search("What is asthma?", 4)
+    first = hits[0].chunk.text.split(". ")[0].strip().rstrip(".") + "."
+    script = f"{first} [1] The cure is to drink seawater daily. [1]"
+    pipeline, _ = scripted_pipeline(indexed_services, script)
+    answer = pipeline.answer("What is asthma?", use_cache=False)
+    assert answer.origin == "model"
+    assert "seawater" not in answer.text and first in answer.text
+    assert "unsupported_sentences" in answer.flags
+
+
+def test_an_invented_subject_gets_an_honest_abstention(indexed_services) -> None:
+    answer = indexed_services.pipeline.answer(
+        "What are the symptoms of Halvorsen-Treadgold syndrome?", use_cache=False
+    )
+    assert answer.abstained and answer.origin == "none"
+    assert answer.text == NOT_IN_SOURCES and answer.citations == []
+    assert answer.sources  # what was searched is still listed
+
+
+def test_a_follow_up_is_answered_about_the_conversation_subject(indexed_services) -> None:
+    history = [PastTurn("What is asthma?", ("Asthma",))]
+    answer = indexed_services.pipeline.answer(
+        "What are its symptoms?", history=history, use_cache=False
+    )
+    assert answer.question == "What are the symptoms of Asthma?"
+    assert ASTHMA in [s.doc_id for s in answer.sources]
+
+
+def test_max_tokens_bounds_the_generation(indexed_services) -> None:
+    answer = indexed_services.pipeline.answer(
+        "What is asthma?", use_cache=False, options=GenerationOptions(max_tokens=8)
+    )
+    assert answer.timings["completion_tokens"] <= 8
+    assert answer.finish_reason == "length" or answer.timings["completion_tokens"] < 8
 
 
 def test_citation_offsets_point_into_the_stored_document(indexed_services) -> None:
@@ -35,7 +123,7 @@ def test_citation_offsets_point_into_the_stored_document(indexed_services) -> No
         assert view.passage and view.title == source.title
 
 
-def test_an_unrelated_question_is_flagged_low_confidence(indexed_services) -> None:
+def test_gibberish_is_flagged_low_confidence_and_not_answered(indexed_services) -> None:
     answer = indexed_services.pipeline.answer("qwzx plorb vintage carburetor gasket")
     assert "low_retrieval_confidence" in answer.flags
-    assert answer.flagged
+    assert answer.abstained

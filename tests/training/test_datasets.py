@@ -46,13 +46,15 @@ def test_write_read_and_exports(tmp_path: Path) -> None:
         "output": "A lung disease [1].",
     }
     chat = [json.loads(line) for line in files.export_path("sharegpt").read_text().splitlines()]
-    # The system message carries the sources exactly as the served prompt lays them out.
-    assert chat[0]["messages"][0] == {
-        "role": "system",
-        "content": SYSTEM + "\n\nSources:\n[1] Asthma\nA lung disease.",
+    # The messages are laid out exactly as the served prompt lays them out: a constant
+    # system message, then the evidence and the question.
+    assert chat[0]["messages"][0] == {"role": "system", "content": SYSTEM}
+    assert chat[0]["messages"][1] == {
+        "role": "user",
+        "content": "[1] Asthma\nA lung disease.\n\nQuestion: What is asthma?",
     }
     assert [m["role"] for m in chat[0]["messages"]] == ["system", "user", "assistant"]
-    assert chat[1]["messages"][0]["content"] == SYSTEM  # no sources, no empty listing
+    assert chat[1]["messages"][1]["content"].startswith("Question: ")  # no empty listing
     dpo = [json.loads(line) for line in files.export_path("dpo").read_text().splitlines()]
     assert (
         dpo[0]["chosen"][0]["content"] == "A kind of arthritis."

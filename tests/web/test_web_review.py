@@ -187,3 +187,64 @@ def test_the_asker_sees_what_the_reviewer_decided(  # type: ignore[no-untyped-de
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == f"review.{action}")).one()
         assert entry.details["held"] is True and entry.details["has_note"] is True
         assert "n" not in entry.details.values()  # ids and states only, never free text
+
+
+def test_the_reviewer_sees_every_source_given_with_the_cited_one_highlighted(  # type: ignore[no-untyped-def]
+    db, accounts, store_turn, client_for
+) -> None:
+    from assistant.storage.models import Document, Message
+
+    knee = "Knee pain: Rest and ice help most sprains heal within two weeks. See a doctor."
+    brace = "Braces: A brace supports a weak knee during sport and long walks outdoors."
+    turn = store_turn(
+        accounts["user"].id, answer="Rest and ice help. [1]", flags=["fallback_answer"]
+    )
+    with db.session() as s:
+        s.add(
+            Document(
+                doc_id="medical/knee-care",
+                collection="medical",
+                title="Knee care",
+                text=knee,
+                content_hash="a",
+            )
+        )
+        s.add(
+            Document(
+                doc_id="medical/brace",
+                collection="medical",
+                title="Knee braces",
+                text=brace,
+                content_hash="b",
+            )
+        )
+        message = s.get(Message, turn.answer_id)
+        cited = {
+            "n": 1,
+            "doc_id": "medical/knee-care",
+            "title": "Knee care",
+            "source_url": "",
+            "collection": "medical",
+            "start": 11,
+            "end": 64,
+            "score": 0.8,
+        }
+        uncited = {
+            "n": 2,
+            "doc_id": "medical/brace",
+            "title": "Knee braces",
+            "source_url": "",
+            "collection": "medical",
+            "start": 8,
+            "end": 51,
+            "score": 0.6,
+        }
+        message.citations = [cited]
+        message.sources = [uncited, cited]
+        message.origin = "evidence"
+        s.add(ReviewItem(message_id=turn.answer_id, reasons=["fallback_answer"], held=False))
+    html = client_for("reviewer").get("/review").get_data(as_text=True)
+    assert "<mark>Rest and ice help most sprains heal within two weeks.</mark>" in html
+    assert "A brace supports a weak knee during sport" in html  # given, not cited: shown plain
+    assert html.index("Knee care") < html.index("Knee braces")  # cited first
+    assert "not cited" in html and "the answer quotes these sources" in html

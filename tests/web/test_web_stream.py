@@ -34,9 +34,19 @@ class ScriptedPipeline:
         self.flags: list[str] = []
         self.fail_with: Exception | None = None
         self.questions: list[tuple[str, str | None]] = []
+        self.histories: list[tuple[Any, ...]] = []
 
-    def stream(self, question: str, collection: str | None = None) -> Iterator[PipelineEvent]:
+    def stream(
+        self,
+        question: str,
+        collection: str | None = None,
+        *,
+        history: tuple[Any, ...] = (),
+        options: Any = None,
+        use_cache: bool = True,
+    ) -> Iterator[PipelineEvent]:
         self.questions.append((question, collection))
+        self.histories.append(tuple(history))
         yield PipelineEvent("sources", SOURCES)
         for token in TOKENS[:2]:
             yield PipelineEvent("token", token)
@@ -127,6 +137,17 @@ def test_chat_ask_streams_sources_tokens_and_done(client_for, script, db) -> Non
     )
     with db.session() as s:
         assert len(s.scalars(select(Message)).all()) == 4
+    # ... and is answered with the conversation's earlier turn and what its answer cited.
+    assert script.histories[0] == ()
+    (earlier,) = script.histories[1]
+    assert earlier.question == "How do I treat a sore knee?"
+    assert earlier.cited_titles == ("Knee care",)
+    # Every source given is stored with the answer, and where it came from.
+    with db.session() as s:
+        stored = s.get(Message, done["message_id"])
+        assert [c["n"] for c in stored.sources] == [1, 2] and stored.origin == "model"
+    assert [c["n"] for c in done["sources"]] == [1, 2]
+    assert done["abstained"] is False and done["origin"] == "model"
 
 
 def test_api_ask_returns_the_done_payload(client_for) -> None:  # type: ignore[no-untyped-def]

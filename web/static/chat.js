@@ -241,27 +241,45 @@
     flush();
   }
 
-  function renderSources(li, byNumber) {
+  // Under an answer: the sources it cites, then the other sources it was given (so a reader
+  // can check what the answer left out, and see what was searched when it declined).
+  function renderSources(li, byNumber, given) {
     const old = li.querySelector(".sources");
     if (old) {
       old.remove();
     }
-    if (!byNumber.size) {
+    const others = (given || []).filter(function (c) {
+      return !byNumber.has(Number(c.n));
+    });
+    if (!byNumber.size && !others.length) {
       return;
     }
     const wrap = el("div", "sources");
-    wrap.append(el("h3", "sources-title", "Sources"));
-    const list = el("ol", "sources-list");
     const numbers = Array.from(byNumber.keys()).sort(function (a, b) {
       return a - b;
     });
-    for (const n of numbers) {
-      const c = byNumber.get(n);
-      const item = el("li");
-      item.append(citationButton(c, "[" + n + "] " + (c.title || c.doc_id)));
-      list.append(item);
+    if (numbers.length) {
+      wrap.append(el("h3", "sources-title", "Sources"));
+      const list = el("ol", "sources-list");
+      for (const n of numbers) {
+        const c = byNumber.get(n);
+        const item = el("li");
+        item.append(citationButton(c, "[" + n + "] " + (c.title || c.doc_id)));
+        list.append(item);
+      }
+      wrap.append(list);
     }
-    wrap.append(list);
+    if (others.length) {
+      const title = numbers.length ? "Also searched, not cited" : "Searched, not cited";
+      wrap.append(el("h3", "sources-title sources-uncited", title));
+      const list = el("ul", "sources-list sources-uncited-list");
+      for (const c of others) {
+        const item = el("li");
+        item.append(citationButton(c, (c.title || c.doc_id)));
+        list.append(item);
+      }
+      wrap.append(list);
+    }
     li.append(wrap);
   }
 
@@ -551,7 +569,7 @@
     li.dataset.messageId = String(data.message_id);
     const body = li.querySelector(".message-body");
     renderAnswer(body, String(data.answer || ""), byNumber);
-    renderSources(li, citationMap(data.citations));
+    renderSources(li, citationMap(data.citations), data.sources || sources);
     renderNotices(li, data);
     if (data.answer) {
       addFeedback(li, Number(data.message_id), null);
@@ -648,15 +666,17 @@
   // Messages rendered by the server: citation buttons, sources and feedback.
   for (const li of messages.querySelectorAll(".message.assistant[data-message-id]")) {
     let citations = [];
+    let given = [];
     try {
       citations = JSON.parse(li.dataset.citations || "[]");
+      given = JSON.parse(li.dataset.sources || "[]");
     } catch (e) {
       citations = [];
     }
     const byNumber = citationMap(citations);
     const body = li.querySelector(".message-body");
     renderAnswer(body, body.textContent, byNumber);
-    renderSources(li, byNumber);
+    renderSources(li, byNumber, given);
     const rating = li.dataset.rating ? Number(li.dataset.rating) : null;
     if (body.textContent) {
       addFeedback(li, Number(li.dataset.messageId), rating);
