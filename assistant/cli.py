@@ -458,13 +458,12 @@ def eval_answers(
     from tqdm import tqdm
 
     from assistant import answer_evaluation as ev
+    from assistant import registry
     from assistant.chat import validate_question
     from assistant.conversation import PastTurn
-    from retrieval.evidence import split_sentences
-
-    from assistant import registry
     from assistant.errors import ModelNotFound
     from assistant.pipeline import GenerationOptions
+    from retrieval.evidence import split_sentences
 
     services = services_of(ctx)
     services.db.upgrade()
