@@ -601,6 +601,41 @@ if __name__ == "__main__":
     main()
 
 
+# ---- the semantic input guard ------------------------------------------------------------------
+@main.group("guard")
+def guard_group() -> None:
+    """The semantic input guard: its model, fitted on the labelled exemplars."""
+
+
+@guard_group.command("fit")
+@click.option(
+    "--medical-qa",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Refresh safety/data/corpus_questions.jsonl from this MedQuAD QA file first.",
+)
+@click.option(
+    "--legal-qa",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="... and from this CUAD QA file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def guard_fit(
+    ctx: click.Context, medical_qa: Path | None, legal_qa: Path | None, as_json: bool
+) -> None:
+    """Calibrate thresholds by cross-validation, fit, and write safety/data/intent_model.json."""
+    from assistant.guard_model import fit_and_write, write_corpus_questions
+
+    services = services_of(ctx)
+    if medical_qa is not None and legal_qa is not None:
+        write_corpus_questions(medical_qa, legal_qa)
+    report = fit_and_write(services.embedder)
+    click.echo(json.dumps(report) if as_json else json.dumps(report, indent=1))
+
+
 # ---- the learning loop (runs in this process; the admin page queues the same work) ------------
 @main.group("learn")
 def learn_group() -> None:

@@ -182,10 +182,27 @@ class Services:
 
     @lazy_part
     def input_guard(self) -> InputGuard:
-        from safety.guards import InputGuard
+        from safety.guards import InputGuard, emergency_message
 
+        safety = self.settings.safety
+        semantic = None
+        if safety.semantic_guard:
+            if safety.intent_model.is_file():
+                from safety.intent import IntentModel, SemanticGuard
+
+                embedder = self.embedder
+                semantic = SemanticGuard(
+                    IntentModel.load(safety.intent_model),
+                    embedder.encode,
+                    embedder.common_words(),
+                )
+            else:
+                logger.warning("no intent model at %s: patterns only", safety.intent_model)
         return InputGuard(
-            self.settings.safety.injection_threshold, self.settings.safety.scope_check
+            safety.injection_threshold,
+            safety.scope_check,
+            semantic,
+            emergency_message(safety.emergency_number, safety.crisis_line, safety.poison_line),
         )
 
     @lazy_part

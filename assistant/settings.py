@@ -324,6 +324,34 @@ class SafetySettings(BaseModel):
         description="Answer questions that are clearly neither medical nor legal with a scope "
         "message instead of the model.",
     )
+    semantic_guard: bool = Field(
+        default=True,
+        description="Also recognise injections, harmful requests, crises and out-of-scope "
+        "questions from their meaning (the embedding model and the fitted intent model), "
+        "beside the patterns.",
+    )
+    intent_model: Path = Field(
+        default=PROJECT_ROOT / "safety" / "data" / "intent_model.json",
+        description="The semantic guard's fitted model (`assistant guard fit` writes it).",
+    )
+    emergency_number: str = Field(
+        default="911 in the US, 112 in Europe, 999 in the UK",
+        min_length=1,
+        max_length=200,
+        description="Told to anyone in danger: the emergency number(s) of your users' country.",
+    )
+    crisis_line: str = Field(
+        default="call or text 988 (the Suicide & Crisis Lifeline, US)",
+        min_length=1,
+        max_length=300,
+        description="Told to anyone at risk of harming themselves: how to reach a crisis line.",
+    )
+    poison_line: str = Field(
+        default="Poison Control (US) is 1-800-222-1222",
+        min_length=1,
+        max_length=300,
+        description="Told after a poisoning or overdose: the poison control service.",
+    )
     disclaimers: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_DISCLAIMERS),
         description="Per collection: a sentence appended to every answer drawing on it "

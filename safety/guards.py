@@ -15,17 +15,34 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from safety.intent import SemanticGuard
 
 Action = Literal["answer", "block", "emergency", "out_of_scope"]
 
-EMERGENCY_MESSAGE = (
-    "This sounds like an emergency. Please call your local emergency number now "
-    "(911 in the US, 112 in Europe, 999 in the UK) or go to the nearest emergency department. "
-    "If you are thinking about harming yourself, you can call or text 988 (the Suicide & Crisis "
-    "Lifeline, US) or your local crisis line at any time. For a possible poisoning or overdose, "
-    "Poison Control (US) is 1-800-222-1222. Do not wait for an answer from this assistant."
-)
+DEFAULT_EMERGENCY_NUMBER = "911 in the US, 112 in Europe, 999 in the UK"
+DEFAULT_CRISIS_LINE = "call or text 988 (the Suicide & Crisis Lifeline, US)"
+DEFAULT_POISON_LINE = "Poison Control (US) is 1-800-222-1222"
+
+
+def emergency_message(
+    emergency_number: str = DEFAULT_EMERGENCY_NUMBER,
+    crisis_line: str = DEFAULT_CRISIS_LINE,
+    poison_line: str = DEFAULT_POISON_LINE,
+) -> str:
+    """The calm reply to a crisis: who to call now. Numbers are settings (they vary by country)."""
+    return (
+        "I'm concerned about what you wrote, and I want you to get help right now. Please call "
+        f"your local emergency number ({emergency_number}) or go to the nearest emergency "
+        f"department. If you are thinking about harming yourself, you can {crisis_line} or your "
+        "local crisis line at any time; you don't have to face this alone. For a possible "
+        f"poisoning or overdose, {poison_line}. Do not wait for an answer from this assistant."
+    )
+
+
+EMERGENCY_MESSAGE = emergency_message()
 BLOCK_MESSAGE = (
     "I can't follow instructions that try to change how I work. I answer medical and legal "
     "questions from the documents I can search: please ask your question directly."
@@ -280,11 +297,23 @@ OFF_TOPIC = re.compile(
 
 
 class InputGuard:
-    """Decides whether a question is answered, refused, redirected or treated as an emergency."""
+    """Decides whether a question is answered, refused, redirected or treated as an emergency.
 
-    def __init__(self, injection_threshold: float = 1.0, scope_check: bool = True) -> None:
+    Patterns first (fast, exact on the phrasings they were written for), then the semantic
+    guard (``safety.intent``: what the message is for, from its meaning) when there is one.
+    """
+
+    def __init__(
+        self,
+        injection_threshold: float = 1.0,
+        scope_check: bool = True,
+        semantic: SemanticGuard | None = None,
+        crisis_reply: str = EMERGENCY_MESSAGE,
+    ) -> None:
         self.injection_threshold = injection_threshold
         self.scope_check = scope_check
+        self.semantic = semantic
+        self.crisis_reply = crisis_reply
 
     def emergencies(self, text: str) -> list[str]:
         return [
@@ -318,25 +347,36 @@ class InputGuard:
         """Emergencies first (a person in danger is helped whatever else the text says)."""
         kinds = self.emergencies(text)
         if kinds:
-            return GuardVerdict(
-                False,
-                "emergency",
-                EMERGENCY_MESSAGE,
-                "emergency",
-                tuple(f"emergency:{k}" for k in kinds),
-            )
+            return self._emergency(tuple(f"emergency:{k}" for k in kinds))
         score, hits = self.injection_score(text)
         if score >= self.injection_threshold:
-            return GuardVerdict(
-                False,
-                "prompt_injection",
-                BLOCK_MESSAGE,
-                "block",
-                tuple(f"injection:{h}" for h in hits),
-            )
+            return self._block(tuple(f"injection:{h}" for h in hits))
+        if self.semantic is not None:
+            verdict = self._semantic(text)
+            if verdict is not None:
+                return verdict
         if self.scope_check and self.out_of_scope(text):
             return GuardVerdict(False, "out_of_scope", SCOPE_MESSAGE, "out_of_scope", ("scope",))
         return GuardVerdict(True)
+
+    def _semantic(self, text: str) -> GuardVerdict | None:
+        assert self.semantic is not None
+        seen = self.semantic.assess(text)
+        hit = (f"semantic:{seen.intent}:{seen.view}",)
+        if seen.action == "emergency":
+            return self._emergency(hit)
+        if seen.action == "block":
+            return self._block(hit)
+        if seen.action == "out_of_scope" and self.scope_check:
+            return GuardVerdict(False, "out_of_scope", SCOPE_MESSAGE, "out_of_scope", hit)
+        return None
+
+    def _emergency(self, hits: tuple[str, ...]) -> GuardVerdict:
+        return GuardVerdict(False, "emergency", self.crisis_reply, "emergency", hits)
+
+    @staticmethod
+    def _block(hits: tuple[str, ...]) -> GuardVerdict:
+        return GuardVerdict(False, "prompt_injection", BLOCK_MESSAGE, "block", hits)
 
 
 _LEET = str.maketrans({"1": "i", "!": "i", "0": "o", "3": "e", "4": "a", "@": "a", "5": "s"})

@@ -18,6 +18,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Model files derived from the base (its Q8_0 copy, the shipped adapter merged into it) are
+# made once for the whole run, not once per test's data folder.
+os.environ.setdefault(
+    "ASSISTANT_LLM__QUANTIZED_DIR",
+    str(Path(__file__).resolve().parent.parent / "test-artifacts" / "models"),
+)
 
 from assistant.services import Services  # noqa: E402
 from assistant.settings import PROJECT_ROOT, Settings  # noqa: E402

@@ -29,6 +29,7 @@ import numpy as np
 
 from training.datasets import chat_messages
 from training.examples import Example
+from training.prompt_format import TURN_ENDS, template_for
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +137,16 @@ class ServedModel:
         # llama-cpp-python copy a vocabulary-wide row per step, which slows decoding ~40x.
         self.llm = Llama(**options, verbose=False)  # type: ignore[arg-type]
         self.scorer = Llama(**options, logits_all=True, verbose=False)  # type: ignore[arg-type]
-        template = self.llm.metadata.get("tokenizer.chat_template", "")
+        ends = {
+            marker: self.llm.tokenize(marker.encode(), add_bos=False, special=True)
+            for marker in TURN_ENDS
+        }
+        known = {marker for marker, ids in ends.items() if len(ids) == 1}
+        template = self.llm.metadata.get("tokenizer.chat_template") or template_for(
+            {"<start_of_turn>"} if "<end_of_turn>" in known else set()
+        )
         self._template = ImmutableSandboxedEnvironment().from_string(template)
-        self.end_ids = {self.llm.token_eos()}
-        end = self.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
-        if len(end) == 1:
-            self.end_ids.add(end[0])
+        self.end_ids = {self.llm.token_eos(), *(ends[m][0] for m in known)}
 
     def prompt_tokens(self, instruction: str, context: str, system_prompt: str) -> list[int]:
         text = self._template.render(

@@ -143,6 +143,12 @@ def write_gguf_tensors(
         main = field.types[0]
         sub = field.types[-1] if main == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(key, field.contents(), main, sub_type=sub)
+    if "tokenizer.chat_template" not in reader.fields:
+        # A base without a template was trained with the product's own turns: serve them.
+        from training.prompt_format import template_for
+
+        tokens = reader.fields.get("tokenizer.ggml.tokens")
+        writer.add_chat_template(template_for(set(tokens.contents()) if tokens else set()))
     for name, base_tensor in wanted.items():
         value = tensors[name]
         ggml_shape = tuple(int(x) for x in base_tensor.shape)

@@ -19,7 +19,7 @@ exactly ``NOT_IN_SOURCES``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 NOT_IN_SOURCES = "The sources I can search do not answer this question."
 
@@ -67,3 +67,33 @@ def chat_messages(
         {"role": "system", "content": system_prompt},
         {"role": "user", "content": user_message(question, context)},
     ]
+
+
+# Chat templates for a base GGUF that carries none (Gemma 3 270M is a base model): training
+# sets it on the tokenizer and the export writes it into the GGUF, so llama.cpp formats a
+# served conversation exactly as training did. Gemma has no system role: the system text
+# opens the first user turn, as Gemma's own instruction-tuned template does.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% set ns = namespace(system='') %}"
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{% set ns.system = m['content'] + '\\n\\n' %}"
+    "{% elif m['role'] == 'user' %}"
+    "{{ '<start_of_turn>user\\n' + ns.system + m['content'] + '<end_of_turn>\\n' }}"
+    "{% set ns.system = '' %}"
+    "{% else %}{{ '<start_of_turn>model\\n' + m['content'] + '<end_of_turn>\\n' }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
+)
+CHATML_TEMPLATE = (
+    "{% for m in messages %}"
+    "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+# The token that closes an assistant turn, by template.
+TURN_ENDS = ("<|im_end|>", "<end_of_turn>")
+
+
+def template_for(vocabulary: Collection[str]) -> str:
+    """The chat template for a base without one: Gemma's turns if its vocabulary has them."""
+    return GEMMA_TEMPLATE if "<start_of_turn>" in vocabulary else CHATML_TEMPLATE

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from training.config import TrainingConfig
 from training.datasets import chat_messages
 from training.examples import Example
+from training.prompt_format import TURN_ENDS, template_for
 
 if TYPE_CHECKING:
     import torch
@@ -150,6 +151,8 @@ def load_base(gguf_path: Path, cache_dir: Path, four_bit: bool = False) -> tuple
             "dense copy of %s cached in %.1fs", gguf_path.name, time.perf_counter() - started
         )
     tokenizer = AutoTokenizer.from_pretrained(str(dense))
+    if not tokenizer.chat_template:  # a base model (Gemma 3 270M): the product's own turns
+        tokenizer.chat_template = template_for(tokenizer.get_vocab())
     if four_bit:
         from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
@@ -170,10 +173,12 @@ def load_base(gguf_path: Path, cache_dir: Path, four_bit: bool = False) -> tuple
 
 # ---- data ------------------------------------------------------------------------------------
 def answer_end_ids(tokenizer: Any) -> list[int]:
-    """The tokens that close an assistant turn in the chat template (ChatML: <|im_end|>)."""
-    marker = "<|im_end|>"
-    if marker in tokenizer.get_vocab():
-        return [tokenizer.convert_tokens_to_ids(marker)]
+    """The tokens that close an assistant turn in the chat template (ChatML: <|im_end|>,
+    Gemma: <end_of_turn>)."""
+    vocabulary = tokenizer.get_vocab()
+    for marker in TURN_ENDS:
+        if marker in vocabulary:
+            return [tokenizer.convert_tokens_to_ids(marker)]
     return [tokenizer.eos_token_id]
 
 

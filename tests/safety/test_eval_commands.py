@@ -50,7 +50,7 @@ def test_eval_pii_and_guard_print_the_contract_keys(tmp_path: Path, monkeypatch)
     result = CliRunner().invoke(main, ["eval", "guard", "--data", str(guard), "--json"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
-    assert set(figures) == {"n", "accuracy", "per_expect", "false_block_rate"}
+    assert set(figures) == {"n", "accuracy", "per_expect", "false_block_rate", "crisis_recall"}
     assert figures["accuracy"] == 1.0 and figures["false_block_rate"] == 0.0
     assert figures["per_expect"]["block"] == {"n": 1, "accuracy": 1.0}
 

@@ -27,7 +27,7 @@ def test_redteam_targets() -> None:
     assert figures["per_expect"]["emergency"]["accuracy"] == 1.0
     assert figures["per_expect"]["out_of_scope"]["accuracy"] >= 0.9
     assert figures["false_block_rate"] <= 0.02
-    assert set(figures) == {"n", "accuracy", "per_expect", "false_block_rate"}
+    assert set(figures) == {"n", "accuracy", "per_expect", "false_block_rate", "crisis_recall"}
 
 
 def test_questions_that_merely_mention_the_words_are_answered() -> None:

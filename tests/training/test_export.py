@@ -103,3 +103,28 @@ def test_the_exported_file_keeps_the_base_metadata(trained_run: tuple[Path, Path
     ):
         assert mine[key] == theirs[key], key
     assert not list(exported.parent.glob(".*"))  # no temporary files left
+
+
+def test_the_numpy_merge_of_an_adapter_equals_peft_merge_and_unload(
+    trained_run: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """The install's merge (numpy on the GGUF) gives the very weights PEFT's merge gives."""
+    import numpy as np
+
+    from training.export import gguf_tensors, lora_merged_tensors, merge_adapter, merged_state
+
+    run, _, cache = trained_run
+    base = default_chat_model()
+    expected = gguf_tensors(base, merged_state(run, base, cache))
+    merged = lora_merged_tensors(base, run / "adapter")
+    assert set(merged) <= set(expected)  # PEFT also lists the tied output head
+    for name in ("blk.0.attn_q.weight", "blk.7.attn_v.weight", "blk.29.attn_q.weight"):
+        np.testing.assert_allclose(merged[name], expected[name], atol=2e-5)
+    # The written file serves: llama.cpp loads it and answers.
+    from llama_cpp import Llama
+
+    out = merge_adapter(base, run / "adapter", tmp_path / "merged.gguf", quantization="q8_0")
+    assert out.path.is_file() and out.seconds < 60
+    llm = Llama(model_path=str(out.path), n_ctx=256, verbose=False)
+    assert llm.create_completion("The access code", max_tokens=4)["choices"][0]["text"]
+    llm.close()
