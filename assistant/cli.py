@@ -703,7 +703,12 @@ def learn_train(
     if as_json:
         click.echo(json.dumps(result, default=str))
     else:
-        verdict = "promoted" if result["promoted"] else "rejected: " + "; ".join(result["reasons"])
+        if result["promoted"]:
+            verdict = "promoted"
+        elif result["awaiting_approval"]:
+            verdict = "passed the gate; an admin promotes it on the training page"
+        else:
+            verdict = "rejected: " + "; ".join(result["reasons"])
         click.echo(f"{result['model_version']}: {verdict}")
 
 
@@ -768,7 +773,8 @@ def learn_bootstrap(
     }
     if train:
         overrides = dict(bootstrap.GROUNDED_TRAINING, max_steps=max_steps)
-        params = {"config": overrides, "dataset_id": dataset.id}
+        # The operator's own curated data, not user feedback: it may serve once it passes.
+        params = {"config": overrides, "dataset_id": dataset.id, "promote": "auto"}
         job_id = jobs.create_job(services.db, "training", params, None)
         result = learning.train_and_evaluate(services, job_id)
         record |= {k: result[k] for k in ("model_version", "promoted", "reasons")}

@@ -120,10 +120,14 @@ def new_examples_count(db: Database) -> int:
 def collect_records(db: Database) -> tuple[list[FeedbackRecord], list[int], list[int]]:
     """Records of every decided, unprocessed review item; with the review and feedback ids.
 
+    Only what a reviewer approved becomes a target:
     - approved: the answer as it was;
-    - edited: the reviewer's edit (and a pair: edit over answer);
-    - rejected with a user's correction on the answer: the correction (and a pair);
-    - rejected without one: nothing, but the item is consumed.
+    - edited: the reviewer's edit, or the user correction the reviewer accepted word for word
+      (``accepted_feedback_id``; its text was copied into the decision when it was made, so
+      nothing posted after the decision is ever read), with a pair: edit over answer;
+    - rejected: nothing (the item is consumed).
+    Each record names the review, the answer, the reviewer, the question's author and, for an
+    accepted correction, the feedback row.
     """
     records: list[FeedbackRecord] = []
     review_ids: list[int] = []
@@ -132,23 +136,18 @@ def collect_records(db: Database) -> tuple[list[FeedbackRecord], list[int], list
         for item in _decided_unprocessed(session):
             review_ids.append(item.id)
             message = item.message
-            corrections = list(
+            feedback_ids.extend(
                 session.scalars(
-                    select(models.Feedback)
-                    .where(models.Feedback.message_id == message.id)
-                    .order_by(models.Feedback.id)
+                    select(models.Feedback.id).where(
+                        models.Feedback.message_id == message.id,
+                        models.Feedback.processed.is_(False),
+                    )
                 )
-            )
-            feedback_ids.extend(f.id for f in corrections if not f.processed)
-            correction = next(
-                (f for f in reversed(corrections) if f.rating < 0 and f.correction), None
             )
             if item.state is ReviewState.APPROVED:
                 outcome, target = Outcome.APPROVED, None
-            elif item.state is ReviewState.EDITED:
+            elif item.state is ReviewState.EDITED and item.edited_answer:
                 outcome, target = Outcome.EDITED, item.edited_answer
-            elif correction is not None:
-                outcome, target = Outcome.CORRECTED, correction.correction
             else:
                 continue
             question = session.scalars(
@@ -163,9 +162,6 @@ def collect_records(db: Database) -> tuple[list[FeedbackRecord], list[int], list
             ).first()
             if not question:
                 continue
-            ids = [f"review:{item.id}", f"message:{message.id}"]
-            if outcome == Outcome.CORRECTED and correction is not None:
-                ids.append(f"feedback:{correction.id}")
             records.append(
                 FeedbackRecord(
                     outcome=outcome,
@@ -173,10 +169,22 @@ def collect_records(db: Database) -> tuple[list[FeedbackRecord], list[int], list
                     context=_served_context(session, message.sources or message.citations or []),
                     answer=message.content,
                     corrected=target,
-                    source_ids=tuple(ids),
+                    source_ids=_provenance(item, message),
                 )
             )
     return records, review_ids, feedback_ids
+
+
+def _provenance(item: models.ReviewItem, message: models.Message) -> tuple[str, ...]:
+    """Who and what made a training record: the decision, the answer, the reviewer, the
+    question's author, the accepted correction."""
+    ids = [f"review:{item.id}", f"message:{message.id}", f"reviewer:{item.reviewer_id}"]
+    ids.append(f"author:{message.conversation.user_id}")
+    if item.accepted_feedback_id is not None:
+        ids.append(f"feedback:{item.accepted_feedback_id}")
+    if item.decided_at is not None:
+        ids.append(f"decided:{item.decided_at.isoformat(timespec='seconds')}")
+    return tuple(ids)
 
 
 def _served_context(session: Any, sources: list[dict[str, Any]]) -> str:
@@ -512,15 +520,23 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
         }
         lease.check()
         version = _register_once(services, job_id, out, metrics, dataset.id, active.id)
-        if decision.promote:
+        # A model trained from user feedback waits for an admin unless a setting (or the
+        # operator's own bootstrap run) says it may serve as soon as it passes the gate.
+        auto = learning.auto_promote or params.get("promote") == "auto"
+        promoted = decision.promote and auto
+        if promoted:
             registry.activate_version(db, version.id, job.created_by, reason="promote")
-        else:
+        elif not decision.promote:
             registry.reject_version(db, version.id, metrics)
+        else:
+            logger.info("model version %s passed the gate; it awaits an admin", version.name)
         prune_candidates(services)
     result_json = {
         "model_version_id": version.id,
         "model_version": version.name,
-        "promoted": decision.promote,
+        "promoted": promoted,
+        "gate_passed": decision.promote,
+        "awaiting_approval": decision.promote and not promoted,
         "reasons": list(decision.reasons),
         "dataset_id": dataset.id,
         **run_summary,

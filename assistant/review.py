@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from assistant import audit
-from assistant.errors import Conflict, InvalidInput, NotFound
+from assistant.errors import Conflict, Forbidden, InvalidInput, NotFound
 from assistant.storage.models import (
     Conversation,
     Document,
@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 ACTIONS = {
     "approve": ReviewState.APPROVED,
     "edit": ReviewState.EDITED,
+    # A user's correction, shown to the reviewer word for word, taken as the answer.
+    "accept_correction": ReviewState.EDITED,
     "reject": ReviewState.REJECTED,
 }
 PAGE_SIZE = 50
@@ -54,11 +56,22 @@ class PendingItem:
     answer: str
     citations: list[dict[str, Any]]
     flags: list[str]
-    correction: str | None
-    feedback_reason: str | None
     created_at: datetime | None
     sources: list[SourceView] = field(default_factory=list)  # every source given, cited first
     origin: str | None = None  # model, evidence or none (abstained)
+    # Every thumbs-down with a correction or a reason on this answer, oldest first: a later
+    # one never hides an earlier one from the reviewer.
+    corrections: list[CorrectionView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CorrectionView:
+    """A user's thumbs-down on the answer, as the reviewer sees it."""
+
+    feedback_id: int
+    correction: str | None  # the exact text that "accept" would make the answer
+    reason: str | None
+    created_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -105,7 +118,9 @@ class ReviewOutcome:
     shown_answer: str | None  # None: the stored answer as it is
 
 
-def _pending_rows(s: Session, flt: QueueFilter) -> list[tuple[ReviewItem, Message, str | None]]:
+def _pending_rows(
+    s: Session, flt: QueueFilter, viewer_id: int | None = None
+) -> list[tuple[ReviewItem, Message, str | None]]:
     query = (
         select(ReviewItem, Message, Conversation.collection)
         .join(Message, ReviewItem.message_id == Message.id)
@@ -115,6 +130,8 @@ def _pending_rows(s: Session, flt: QueueFilter) -> list[tuple[ReviewItem, Messag
     )
     if flt.collection:
         query = query.where(Conversation.collection == flt.collection)
+    if viewer_id is not None:
+        query = query.where(Conversation.user_id != viewer_id)
     rows = [(item, message, collection) for item, message, collection in s.execute(query)]
     # Reasons are a JSON list: filtered here, portable across SQLite and PostgreSQL.
     if flt.reason:
@@ -123,11 +140,18 @@ def _pending_rows(s: Session, flt: QueueFilter) -> list[tuple[ReviewItem, Messag
 
 
 def pending_items(
-    s: Session, flt: QueueFilter | None = None, limit: int = PAGE_SIZE
+    s: Session,
+    flt: QueueFilter | None = None,
+    limit: int = PAGE_SIZE,
+    viewer_id: int | None = None,
 ) -> list[PendingItem]:
-    """Oldest pending items first, each with the question it answered and any correction."""
+    """Oldest pending items first, each with the question it answered and every correction.
+
+    ``viewer_id``: items about the viewer's own conversations are left out (nobody reviews
+    answers to their own questions).
+    """
     items = []
-    for item, answer, collection in _pending_rows(s, flt or QueueFilter())[:limit]:
+    for item, answer, collection in _pending_rows(s, flt or QueueFilter(), viewer_id)[:limit]:
         question = s.scalar(
             select(Message.content)
             .where(
@@ -136,12 +160,6 @@ def pending_items(
                 Message.role == "user",
             )
             .order_by(Message.id.desc())
-            .limit(1)
-        )
-        thumbs_down = s.scalar(
-            select(Feedback)
-            .where(Feedback.message_id == answer.id, Feedback.rating == -1)
-            .order_by(Feedback.id.desc())
             .limit(1)
         )
         items.append(
@@ -156,14 +174,27 @@ def pending_items(
                 answer=answer.content,
                 citations=[dict(c) for c in answer.citations or []],
                 flags=[str(f) for f in answer.flags],
-                correction=thumbs_down.correction if thumbs_down else None,
-                feedback_reason=thumbs_down.reason if thumbs_down else None,
                 created_at=item.created_at,
                 sources=source_views(s, answer),
                 origin=answer.origin,
+                corrections=corrections_of(s, answer.id),
             )
         )
     return items
+
+
+def corrections_of(s: Session, message_id: int) -> list[CorrectionView]:
+    """Every thumbs-down on an answer that says something, oldest first."""
+    rows = s.scalars(
+        select(Feedback)
+        .where(Feedback.message_id == message_id, Feedback.rating == -1)
+        .order_by(Feedback.id)
+    )
+    return [
+        CorrectionView(f.id, f.correction, f.reason, f.created_at)
+        for f in rows
+        if f.correction or f.reason
+    ]
 
 
 def source_views(s: Session, answer: Message) -> list[SourceView]:
@@ -198,6 +229,16 @@ def source_views(s: Session, answer: Message) -> list[SourceView]:
     return sorted(views, key=lambda v: (not v.cited, v.n))
 
 
+def _acceptable_correction(s: Session, item: ReviewItem, feedback_id: int | None) -> Feedback:
+    """The correction a reviewer accepts: a thumbs-down with text on this very answer."""
+    if feedback_id is None:
+        raise InvalidInput("Accepting a correction needs its 'feedback_id'.")
+    feedback = s.get(Feedback, feedback_id)
+    if feedback is None or feedback.message_id != item.message_id or not feedback.correction:
+        raise InvalidInput(f"Feedback {feedback_id} is not a correction of this answer.")
+    return feedback
+
+
 def queue_counts(s: Session) -> QueueCounts:
     by_state = {state.value: 0 for state in ReviewState}
     for state, n in s.execute(select(ReviewItem.state, func.count()).group_by(ReviewItem.state)):
@@ -215,20 +256,42 @@ def queue_counts(s: Session) -> QueueCounts:
 
 
 def decide(
-    s: Session, item_id: int, reviewer_id: int, action: str, edited_answer: str, note: str
+    s: Session,
+    item_id: int,
+    reviewer_id: int,
+    action: str,
+    edited_answer: str,
+    note: str,
+    feedback_id: int | None = None,
 ) -> Decision:
     """Record a decision on a pending item, with its audit entry; Conflict if already decided.
 
-    ``edited_answer`` and ``note`` must already be scrubbed of personal data.
+    ``edited_answer`` and ``note`` must already be scrubbed of personal data. Nobody decides
+    on an answer to their own question. ``accept_correction`` takes the text of the user
+    correction ``feedback_id`` (made before this decision) as the answer, word for word.
     """
     if action not in ACTIONS:
-        raise InvalidInput("'action' must be approve, edit or reject.")
+        raise InvalidInput("'action' must be approve, edit, accept_correction or reject.")
     if action == "edit" and not edited_answer.strip():
         raise InvalidInput("An edit needs the edited answer.")
     if len(edited_answer) > MAX_EDIT_CHARS or len(note) > MAX_NOTE_CHARS:
         raise InvalidInput(
             f"The edit is limited to {MAX_EDIT_CHARS} characters and the note to {MAX_NOTE_CHARS}."
         )
+    item = s.get(ReviewItem, item_id)
+    if item is None:
+        raise NotFound(f"No review item {item_id}.")
+    owner = s.scalar(
+        select(Conversation.user_id)
+        .join(Message, Message.conversation_id == Conversation.id)
+        .where(Message.id == item.message_id)
+    )
+    if owner == reviewer_id:
+        raise Forbidden("Answers to your own questions are reviewed by someone else.")
+    accepted = None
+    if action == "accept_correction":
+        accepted = _acceptable_correction(s, item, feedback_id)
+        edited_answer = accepted.correction or ""
     # Conditional update: of two reviewers deciding at once, exactly one wins.
     result = s.execute(
         update(ReviewItem)
@@ -237,13 +300,13 @@ def decide(
             state=ACTIONS[action],
             reviewer_id=reviewer_id,
             decided_at=utcnow(),
-            edited_answer=edited_answer.strip() if action == "edit" else None,
+            edited_answer=edited_answer.strip() if ACTIONS[action] is ReviewState.EDITED else None,
+            accepted_feedback_id=accepted.id if accepted is not None else None,
             note=note.strip() or None,
         )
     )
     item = s.get(ReviewItem, item_id, populate_existing=True)
-    if item is None:
-        raise NotFound(f"No review item {item_id}.")
+    assert item is not None
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise Conflict(f"Review item {item_id} was already decided ({item.state.value}).")
     audit.record(
@@ -256,6 +319,7 @@ def decide(
             "state": item.state.value,
             "held": item.held,
             "has_note": item.note is not None,
+            "accepted_feedback_id": item.accepted_feedback_id,
         },
     )
     logger.info("review item %d: %s by user %d", item_id, item.state.value, reviewer_id)

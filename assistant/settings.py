@@ -506,6 +506,12 @@ class LearningSettings(BaseModel):
         le=1,
         description="Gate: allowed relative drop in tokens/s (generous: shared cores are noisy).",
     )
+    auto_promote: bool = Field(
+        default=False,
+        description="Serve a model trained from user feedback as soon as it passes the gate. "
+        "Off: it waits as a candidate that passed, and an admin promotes it (scheduled runs "
+        "still train and evaluate on their own).",
+    )
     keep_candidates: int = Field(
         default=3,
         ge=0,

@@ -25,8 +25,7 @@ class Outcome:
     """What the review and the feedback say of an answer."""
 
     APPROVED = "approved"  # a reviewer approved the answer as it was
-    EDITED = "edited"  # a reviewer rewrote it
-    CORRECTED = "corrected"  # the user corrected it and a reviewer rejected the original
+    EDITED = "edited"  # a reviewer rewrote it, or accepted a user's correction word for word
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ def _scrubbed(text: str | None) -> str:
 def queue() -> str:
     flt = _filter()
     with services().db.session() as s:
-        items = review.pending_items(s, flt)
+        items = review.pending_items(s, flt, viewer_id=current_user_id())
         counts = review.queue_counts(s)
     return render_template(
         "review.html",
@@ -51,7 +51,7 @@ def queue() -> str:
 def queue_json() -> Any:
     flt = _filter()
     with services().db.session() as s:
-        items = review.pending_items(s, flt)
+        items = review.pending_items(s, flt, viewer_id=current_user_id())
         counts = review.queue_counts(s)
     return jsonify(
         items=to_json(items),
@@ -71,13 +71,16 @@ def review_item(item_id: int) -> Any:
     if not all(v is None or isinstance(v, str) for v in fields.values()):
         raise InvalidInput("'action', 'edited_answer' and 'note' must be strings.")
     action = fields["action"] or ""
+    feedback_id = _feedback_id(body.get("feedback_id"))
     try:
         # Stored free text is scrubbed of personal data first, as everywhere in the product;
         # the answer text only matters for an edit.
         edited = _scrubbed(fields["edited_answer"]) if action == "edit" else ""
         note = _scrubbed(fields["note"])
         with services().db.session() as s:
-            decision = review.decide(s, item_id, current_user_id(), action, edited, note)
+            decision = review.decide(
+                s, item_id, current_user_id(), action, edited, note, feedback_id
+            )
     except AssistantError as e:
         if request.is_json:
             raise
@@ -87,6 +90,18 @@ def review_item(item_id: int) -> Any:
         return jsonify(to_json(decision))
     flash(f"Review item {decision.id}: {decision.state}.")
     return redirect(request.referrer if _same_site(request.referrer) else url_for("review.queue"))
+
+
+def _feedback_id(value: object) -> int | None:
+    """The correction a reviewer accepts (a form sends it as text, JSON as a number)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InvalidInput("'feedback_id' must be an integer.")
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInput("'feedback_id' must be an integer.") from None
 
 
 def _same_site(url: str | None) -> bool:
@@ -113,9 +128,12 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     "/review/{item_id}": {
         "post": {
-            "summary": "Approve, edit (stored as a correction) or reject a pending item",
-            "description": "A form post (with `csrf_token`) redirects back to the queue; a "
-            "JSON body (with the `X-CSRFToken` header) gets JSON.",
+            "summary": "Approve, edit, accept a user's correction, or reject a pending item",
+            "description": "Only an approved answer, a reviewer's edit, or a user correction "
+            "the reviewer accepted (`accept_correction` with its `feedback_id`, made before "
+            "the decision) becomes training data; a rejection trains nothing. Nobody reviews "
+            "answers to their own questions (403). A form post (with `csrf_token`) redirects "
+            "back to the queue; a JSON body (with the `X-CSRFToken` header) gets JSON.",
             "parameters": [
                 {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}},
                 {
@@ -136,6 +154,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                                 "action": {"type": "string", "enum": list(review.ACTIONS)},
                                 "edited_answer": {"type": "string"},
                                 "note": {"type": "string"},
+                                "feedback_id": {"type": "integer"},
                             },
                         }
                     }

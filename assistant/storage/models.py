@@ -154,6 +154,11 @@ class ReviewItem(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     edited_answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A user's correction the reviewer accepted as the answer (its exact text is then the
+    # edited answer); the only way a user's words become a training target.
+    accepted_feedback_id: Mapped[int | None] = mapped_column(
+        ForeignKey("feedback.id", ondelete="SET NULL"), nullable=True
+    )
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Set once the learning loop has turned this decision into training examples.
     processed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)

@@ -78,8 +78,8 @@ def seed_feedback(
 ) -> None:
     """One conversation per item: the question, an answer citing the passage, a decision.
 
-    All approved, except (when ``with_pii``) one edited by a reviewer and one rejected with
-    a user's correction that carries personal data. ``scramble`` pairs each question with
+    All approved, except (when ``with_pii``) one edited by a reviewer and one whose user
+    correction, carrying personal data, the reviewer accepted. ``scramble`` pairs each question with
     the next item's answer (a deliberately bad dataset).
     """
     with db.session() as session:
@@ -133,20 +133,24 @@ def seed_feedback(
             )
             session.add(message)
             session.flush()
+            accepted = None
             if with_pii and i == 2:
-                session.add(
-                    models.Feedback(
-                        message_id=message.id,
-                        user_id=user.id,
-                        rating=-1,
-                        correction=f"{answer} Write to me at {PII_EMAIL}.",
-                    )
+                # The user's correction, accepted by the reviewer word for word.
+                accepted = models.Feedback(
+                    message_id=message.id,
+                    user_id=user.id,
+                    rating=-1,
+                    correction=f"{answer} Write to me at {PII_EMAIL}.",
                 )
+                session.add(accepted)
+                session.flush()
+                state, edited = models.ReviewState.EDITED, accepted.correction
             session.add(
                 models.ReviewItem(
                     message_id=message.id,
                     reasons=["thumbs_down"],
                     state=state,
                     edited_answer=edited,
+                    accepted_feedback_id=accepted.id if accepted is not None else None,
                 )
             )

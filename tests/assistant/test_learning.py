@@ -179,9 +179,12 @@ def run_loop(
     assert dataset is not None and dataset.n_train + dataset.n_validation == 6
     assert dataset.n_pairs == 2  # the reviewer's edit and the user's correction
 
-    # Gate -> registry: promoted, registered as merged, serving the exported file.
+    # Gate -> registry: it passed, but a model trained from user feedback waits for an admin.
     result = job.result
-    assert result["promoted"] is True, result["reasons"]
+    assert result["gate_passed"] is True, result["reasons"]
+    assert result["promoted"] is False and result["awaiting_approval"] is True
+    assert registry.active_version(services.db).id == base.id
+    learning.promote(services, result["model_version_id"], None)
     active = registry.active_version(services.db)
     assert active is not None and active.id == result["model_version_id"] != base.id
     assert active.kind is models.ModelKind.MERGED and active.parent_id == base.id

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from assistant import review
-from assistant.errors import Conflict, InvalidInput, NotFound
+from assistant.errors import Conflict, Forbidden, InvalidInput, NotFound
 from assistant.storage.db import Database
 from assistant.storage.models import AuditEntry, Conversation, Message, ReviewItem, User
 
@@ -18,15 +18,16 @@ from assistant.storage.models import AuditEntry, Conversation, Message, ReviewIt
 def db(tmp_path: Path) -> Database:
     database = Database(f"sqlite:///{tmp_path / 'review.db'}")
     database.upgrade()
+    with database.session() as s:  # reviewers 1 and 2; the questions are asked by user 3
+        for email in ("r1@example.org", "r2@example.org", "u@example.org"):
+            s.add(User(email=email, password_hash="x"))
     yield database
     database.dispose()
 
 
 def add_item(db: Database, reasons: list[str], collection: str, held: bool = True) -> int:
     with db.session() as s:
-        user = s.scalar(select(User)) or User(email="u@example.org", password_hash="x")
-        s.add(user)
-        s.flush()
+        user = s.scalar(select(User).where(User.email == "u@example.org"))
         conversation = Conversation(user_id=user.id, title="t", collection=collection)
         s.add(conversation)
         s.flush()
@@ -96,3 +97,44 @@ def test_outcomes_of_held_answers(
         review.decide(s, item, 1, action, edited, "")
     with db.session() as s:
         assert review.outcomes(s, message_ids) == {message_ids[0]: expected}
+
+
+def test_nobody_reviews_answers_to_their_own_questions(db: Database) -> None:
+    item = add_item(db, ["thumbs_down"], "medical")
+    with db.session() as s:
+        asker = s.scalar(select(User.id).where(User.email == "u@example.org"))
+        assert [i.id for i in review.pending_items(s, viewer_id=asker)] == []
+        assert [i.id for i in review.pending_items(s, viewer_id=1)] == [item]
+    with pytest.raises(Forbidden), db.session() as s:
+        review.decide(s, item, asker, "edit", "My own preferred answer.", "")
+
+
+def test_every_correction_is_listed_and_only_an_earlier_one_of_this_answer_is_accepted(
+    db: Database,
+) -> None:
+    from assistant.storage.models import Feedback, ReviewState
+
+    item = add_item(db, ["thumbs_down"], "medical")
+    other = add_item(db, ["thumbs_down"], "legal")
+    with db.session() as s:
+        message_id = s.get(ReviewItem, item).message_id
+        other_message = s.get(ReviewItem, other).message_id
+        asker = s.scalar(select(User.id).where(User.email == "u@example.org"))
+        poisoned = Feedback(message_id=message_id, user_id=asker, rating=-1, correction="Poison.")
+        later = Feedback(message_id=message_id, user_id=asker, rating=-1, reason="Still wrong")
+        elsewhere = Feedback(message_id=other_message, user_id=asker, rating=-1, correction="X")
+        s.add_all([poisoned, later, elsewhere])
+        s.flush()
+        ids = (poisoned.id, elsewhere.id)
+    with db.session() as s:
+        (pending,) = [i for i in review.pending_items(s) if i.id == item]
+        # A second thumbs-down does not hide the first one's correction.
+        assert [c.correction for c in pending.corrections] == ["Poison.", None]
+    with pytest.raises(InvalidInput), db.session() as s:
+        review.decide(s, item, 1, "accept_correction", "", "", ids[1])  # another answer's
+    with db.session() as s:
+        review.decide(s, item, 1, "accept_correction", "ignored text", "", ids[0])
+    with db.session() as s:
+        decided = s.get(ReviewItem, item)
+        assert decided.state is ReviewState.EDITED and decided.edited_answer == "Poison."
+        assert decided.accepted_feedback_id == ids[0]

@@ -42,7 +42,7 @@ def test_outcomes_become_examples_and_pairs() -> None:
         [
             record(Outcome.APPROVED),
             record(Outcome.EDITED, ANSWER),
-            record(Outcome.CORRECTED, ANSWER + " Ask Alice."),
+            record(Outcome.EDITED, ANSWER + " Ask Alice."),  # an accepted user correction
             record(Outcome.EDITED, None),  # an edit without text: nothing
         ],
         upper,
