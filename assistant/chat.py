@@ -259,6 +259,9 @@ class ChatService:
     def _guard_reply(self, turn: Turn, verdict: GuardVerdict) -> Iterator[StreamEvent]:
         """The input guard's message, stored and streamed like an answer; no model call."""
         flags = guard_flags(verdict)
+        self.services.metrics.guard_replies.labels(action=verdict.action).inc()
+        if verdict.action == "emergency":  # ids and rule names only: never the user's words
+            logger.warning("crisis reply to message %s (%s)", turn.user_message_id, flags)
         decision = decide(flags, self.services.settings.safety.flag_rules.policy)
         # Nothing generated is shown, so there is nothing to hold back.
         decision = FlagDecision(decision.reasons, held=False)

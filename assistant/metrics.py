@@ -54,6 +54,13 @@ class ServingMetrics:
         self.errors = Counter(
             "assistant_errors", "Answers that failed, by error code.", ["code"], registry=r
         )
+        # Crises answered with the emergency reply, injections refused, out-of-scope questions.
+        self.guard_replies = Counter(
+            "assistant_guard_replies",
+            "Questions the input guard answered instead of the model, by action.",
+            ["action"],
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "assistant_queue_waiting", "Requests waiting for the model now.", registry=r
         )

@@ -22,7 +22,7 @@ from assistant.conversation import PastTurn, resolve
 from assistant.errors import AssistantError, IndexNotReady
 from assistant.prompts import TEMPLATE_OVERHEAD_TOKENS, build_prompt
 from assistant.settings import Settings
-from retrieval.evidence import Evidence, EvidenceConfig, select_evidence
+from retrieval.evidence import Evidence, EvidenceConfig, InstructionCheck, select_evidence
 from retrieval.types import Hit, IndexMissing
 from safety.grounding import (
     SentenceCheck,
@@ -201,6 +201,7 @@ class AnswerPipeline:
         cache: AnswerCache | None = None,
         metrics: ServingMetrics | None = None,
         embedder: Embedder | None = None,
+        instruction_check: InstructionCheck | None = None,
     ) -> None:
         from assistant.llm.router import ServingLLM
 
@@ -211,6 +212,9 @@ class AnswerPipeline:
         self.cache = cache
         self.metrics = metrics
         self.embedder = embedder if embedder is not None else index.embedder
+        # Documents and answers are data: a sentence that speaks to the assistant ("ignore
+        # your instructions", in an ingested page) is never evidence, nor shown.
+        self.instruction_check = instruction_check
         answers = settings.answers
         self.evidence_config = EvidenceConfig(
             budget_tokens=answers.evidence_budget_tokens,
@@ -252,7 +256,14 @@ class AnswerPipeline:
     def select(
         self, question: str, hits: Sequence[Hit], count_tokens: Callable[[str], int]
     ) -> list[Evidence]:
-        return select_evidence(question, hits, self.embedder, count_tokens, self.evidence_config)
+        return select_evidence(
+            question,
+            hits,
+            self.embedder,
+            count_tokens,
+            self.evidence_config,
+            is_instruction=self.instruction_check,
+        )
 
     def common_words(self) -> frozenset[str]:
         if self._common_words is None:
@@ -381,6 +392,8 @@ class AnswerPipeline:
             c.reason not in ("repeat", "no_content") for c in draft.dropped
         ):
             flags.append("unsupported_sentences")
+        if any(c.reason == "instruction" for c in draft.dropped):
+            flags.append("injected_instruction")
         if origin == "none":
             text = NOT_IN_SOURCES
             yield PipelineEvent("token", text)
@@ -454,12 +467,17 @@ class AnswerPipeline:
             draft.declined = True
             return None
         check = check_sentence(sentence, evidence, self.support_config, self.similarity)
+        if self._is_instruction(check.text):  # an instruction repeated, supported or not
+            check = SentenceCheck(check.text, (), False, "instruction", check.word_share)
         if check.supported and any(
             " ".join(content_words(c.text)) == " ".join(content_words(check.text))
             for c in draft.shown
         ):
             check = SentenceCheck(check.text, (), False, "repeat", check.word_share)
         return check.render() + " " if draft.accept(check) else None
+
+    def _is_instruction(self, text: str) -> bool:
+        return self.instruction_check is not None and bool(self.instruction_check([text], None)[0])
 
     def _guard_and_disclaim(
         self,

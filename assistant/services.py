@@ -174,6 +174,7 @@ class Services:
             cache=self.answer_cache,
             metrics=self.metrics,
             embedder=self.embedder,
+            instruction_check=self.input_guard.instructions,
         )
 
     def detect_pii(self, text: str) -> list[PIISpan]:

@@ -277,6 +277,23 @@ class FlagRules(BaseModel):
     uncited_legal_conclusion: Policy = Field(
         default="warn", description="A legal conclusion in a sentence without a citation."
     )
+    unsupported_sentences: Policy = Field(
+        default="warn",
+        description="Sentences of the model's answer were not shown: their cited evidence "
+        "does not support them. " + POLICY_HELP,
+    )
+    fallback_answer: Policy = Field(
+        default="warn",
+        description="Nothing the model wrote could be shown; the answer quotes the evidence.",
+    )
+    injected_instruction: Policy = Field(
+        default="warn",
+        description="The model repeated an instruction (from a document or the question); it "
+        "was not shown.",
+    )
+    degenerate_answer: Policy = Field(
+        default="warn", description="The answer shown has almost nothing to read."
+    )
     input_guard: Policy = Field(
         default="warn",
         description="The input guard answered instead of the model (injection, emergency, "

@@ -26,6 +26,9 @@ import numpy as np
 from retrieval.embedding import Embedder
 from retrieval.types import Hit
 
+# Which of these sentences (texts, and their embeddings) speak to the assistant: a mask.
+InstructionCheck = Callable[[Sequence[str], np.ndarray], np.ndarray]
+
 # Sentence ends: . ! ? (with closing quotes/brackets) before a space and what starts a
 # sentence, or a line break. Lines of a list stay whole ("- Surgery - Radiation therapy").
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9-])|\n+")
@@ -168,11 +171,14 @@ def select_evidence(
     count_tokens: Callable[[str], int],
     config: EvidenceConfig | None = None,
     question_vector: np.ndarray | None = None,
+    is_instruction: InstructionCheck | None = None,
 ) -> list[Evidence]:
     """The evidence for ``question`` from ``hits`` (in rank order), numbered from 1.
 
     Sources keep the retrieval's order; a passage that gives no sentence is left out and
-    the numbers stay consecutive.
+    the numbers stay consecutive. ``is_instruction`` marks sentences that address the
+    assistant (an ingested page saying "ignore your instructions"): documents are data, and
+    such sentences are never evidence.
     """
     config = config or EvidenceConfig()
     hits = list(hits)[: config.max_sources]
@@ -183,7 +189,10 @@ def select_evidence(
             candidates.append((h, Sentence(chunk.start + a, chunk.start + b, chunk.text[a:b])))
     if not candidates:
         return []
-    scores = _scores(question, hits, candidates, embedder, config, question_vector)
+    scores, vectors = _scores(question, hits, candidates, embedder, config, question_vector)
+    if is_instruction is not None:
+        banned = is_instruction([s.text for _, s in candidates], vectors)
+        scores = np.where(banned, -np.inf, scores)
     chosen = _choose(candidates, scores, count_tokens, config)
     evidence: list[Evidence] = []
     for h, hit in enumerate(hits):
@@ -204,7 +213,7 @@ def _scores(
     embedder: Embedder,
     config: EvidenceConfig,
     question_vector: np.ndarray | None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     texts = [s.text for _, s in candidates]
     vectors = embedder.encode(texts)
     query = question_vector if question_vector is not None else embedder.encode_query(question)
@@ -219,11 +228,12 @@ def _scores(
     words = _word_scores(aspect or question, texts)
     best = max(h.score for h in hits) or 1.0
     passage = np.array([hits[h].score / best if best > 0 else 0.0 for h, _ in candidates])
-    return (
+    combined = (
         config.meaning_weight * meaning
         + config.words_weight * words
         + config.passage_weight * passage
     )
+    return combined, vectors
 
 
 def _cosines(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -271,6 +281,8 @@ def _choose(
         order = [i for i in np.argsort(-boosted) if i not in chosen]
         taken = False
         for i in order:
+            if not np.isfinite(scores[i]):  # never evidence (an instruction to the assistant)
+                continue
             if scores[i] < config.min_score and chosen:
                 return chosen
             if spent + costs[i] > config.budget_tokens:

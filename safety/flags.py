@@ -15,6 +15,10 @@ POST_GENERATION_RULES = (
     "uncited_dose",
     "uncited_diagnosis",
     "uncited_legal_conclusion",
+    "unsupported_sentences",
+    "fallback_answer",
+    "injected_instruction",
+    "degenerate_answer",
 )
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+
+import numpy as np
 
 if TYPE_CHECKING:
     from safety.intent import SemanticGuard
@@ -370,6 +372,17 @@ class InputGuard:
         if seen.action == "out_of_scope" and self.scope_check:
             return GuardVerdict(False, "out_of_scope", SCOPE_MESSAGE, "out_of_scope", hit)
         return None
+
+    def instructions(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
+        """Which texts speak to the assistant (injection patterns, or the semantic model's
+        clear injection): a boolean mask. ``vectors`` are the texts' embeddings when the
+        caller has them (evidence selection does), so nothing is embedded twice."""
+        mask = np.array(
+            [self.injection_score(t)[0] >= self.injection_threshold for t in texts], dtype=bool
+        )
+        if self.semantic is not None and len(texts):
+            mask |= self.semantic.instructions(texts, vectors)
+        return mask
 
     def _emergency(self, hits: tuple[str, ...]) -> GuardVerdict:
         return GuardVerdict(False, "emergency", self.crisis_reply, "emergency", hits)

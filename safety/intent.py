@@ -193,6 +193,13 @@ class SemanticGuard:
         vectors = np.asarray(self.embed([t for _, t in read]), dtype=np.float32)
         return list(zip((name for name, _ in read), self.model.probabilities(vectors), strict=True))
 
+    def instructions(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
+        """Which texts are clearly instructions to the assistant (a boolean mask)."""
+        if vectors is None:
+            vectors = np.asarray(self.embed(list(texts)), dtype=np.float32)
+        p = self.model.probabilities(np.asarray(vectors, dtype=np.float32))
+        return p[:, INTENTS.index("injection")] >= self.model.thresholds.hidden_injection  # type: ignore[no-any-return]
+
     def assess(self, text: str) -> Assessment:
         return self.decide(self.probabilities(text))
 
