@@ -419,7 +419,13 @@ class WebSettings(BaseModel):
     ask_rate_limit: str = Field(
         default="30 per minute;300 per hour",
         pattern=RATE_LIMIT_PATTERN,
-        description="Questions one account may ask (chat and API), e.g. '30 per minute'.",
+        description="Questions one account may ask (chat, API and /v1 together), e.g. "
+        "'30 per minute'.",
+    )
+    feedback_rate_limit: str = Field(
+        default="30 per minute;300 per hour",
+        pattern=RATE_LIMIT_PATTERN,
+        description="Ratings and corrections one account may send (chat and API).",
     )
     held_poll_seconds: float = Field(
         default=5.0,

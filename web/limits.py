@@ -1,11 +1,12 @@
-"""Rate limits on asking and signing in (Flask-Limiter; in memory, or Redis when configured)."""
+"""Rate limits on asking (chat, API, /v1), feedback and signing in (Flask-Limiter; in memory,
+or Redis when configured)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_limiter import Limiter
 from flask_login import current_user
 
@@ -13,7 +14,8 @@ from assistant.settings import WebSettings
 
 logger = logging.getLogger(__name__)
 
-ASK_ENDPOINTS = ("chat.ask", "api.ask")
+ASK_ENDPOINTS = ("chat.ask", "api.ask", "openai_api.chat_completions")
+FEEDBACK_ENDPOINTS = ("chat.feedback", "api.feedback")
 LOGIN_ENDPOINTS = ("auth.login",)
 
 
@@ -23,7 +25,11 @@ def client_address() -> str:
 
 
 def account_or_address() -> str:
-    """Signed-in requests count per account (several people may share one address)."""
+    """Signed-in requests count per account (several people may share one address); API
+    requests per account too, whichever of its tokens they use."""
+    token = getattr(g, "api_token", None)
+    if token is not None:
+        return f"user:{token.user_id}"
     if current_user.is_authenticated:
         return f"user:{current_user.id}"
     return f"addr:{client_address()}"
@@ -54,6 +60,12 @@ def apply(app: Flask, settings: WebSettings) -> None:
     )
     for endpoint in ASK_ENDPOINTS:
         views[endpoint] = ask_limit(views[endpoint])
+    # Feedback costs the server a PII pass per text: one budget per account for both ways.
+    feedback_limit = limiter.shared_limit(
+        settings.feedback_rate_limit, scope="feedback", key_func=account_or_address
+    )
+    for endpoint in FEEDBACK_ENDPOINTS:
+        views[endpoint] = feedback_limit(views[endpoint])
     for endpoint in LOGIN_ENDPOINTS:
         # Only attempts count: showing the form is free.
         views[endpoint] = limiter.limit(

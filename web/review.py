@@ -72,6 +72,14 @@ def review_item(item_id: int) -> Any:
         raise InvalidInput("'action', 'edited_answer' and 'note' must be strings.")
     action = fields["action"] or ""
     feedback_id = _feedback_id(body.get("feedback_id"))
+    # Lengths before the PII pass: its work grows with the text.
+    if len(fields["edited_answer"] or "") > review.MAX_EDIT_CHARS or (
+        len(fields["note"] or "") > review.MAX_NOTE_CHARS
+    ):
+        raise InvalidInput(
+            f"The edit is limited to {review.MAX_EDIT_CHARS} characters and the note to "
+            f"{review.MAX_NOTE_CHARS}."
+        )
     try:
         # Stored free text is scrubbed of personal data first, as everywhere in the product;
         # the answer text only matters for an edit.

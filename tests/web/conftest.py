@@ -49,6 +49,7 @@ def settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
             admin_password=ADMIN_PASSWORD,
             login_rate_limit="10000 per minute",
             ask_rate_limit="10000 per minute",
+            feedback_rate_limit="10000 per minute",
         ),
     )
 

@@ -22,6 +22,7 @@ def limited(tmp_path) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
                 admin_password="admin-password-1",
                 login_rate_limit="3 per minute",
                 ask_rate_limit="2 per minute",
+                feedback_rate_limit="2 per minute",
             ),
         )
     )
@@ -72,6 +73,36 @@ def test_questions_are_limited_per_account(limited: Flask) -> None:
     assert "Retry-After" in limited_answer.headers
     b = signed_in("b@example.org", "b-password-1")  # same address, another account
     assert b.post("/api/ask", json={"question": ""}).status_code == 400
+
+
+def test_v1_and_feedback_are_limited_per_account(limited: Flask) -> None:
+    from assistant.tokens import create_token
+
+    db = limited.extensions["assistant"].db
+    create_user(db, "c@example.org", "c-password-1", "user")
+    token, _ = create_token(db, "c@example.org", "tests")
+    client = limited.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"messages": [{"role": "user", "content": ""}]}
+    codes = [
+        client.post("/v1/chat/completions", json=body, headers=headers).status_code
+        for _ in range(3)
+    ]
+    assert codes == [400, 400, 429]
+    signed = limited.test_client()
+    assert (
+        signed.post(
+            "/login", data={"email": "c@example.org", "password": "c-password-1"}
+        ).status_code
+        == 302
+    )
+    # The same account's chat questions share the budget the API spent.
+    assert signed.post("/api/ask", json={"question": ""}).status_code == 429
+    votes = [
+        signed.post("/chat/feedback", json={"message_id": 999, "rating": 1}).status_code
+        for _ in range(3)
+    ]
+    assert votes == [404, 404, 429]
 
 
 @pytest.mark.redis
