@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -53,7 +54,7 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(settings.data_dir)
         self.db = Database(settings.database.url, settings.database.echo)
         self._lock = threading.RLock()
         self._parts: dict[str, Any] = {}
@@ -216,6 +217,18 @@ class Services:
         if "llm" in self._built:
             self._parts["llm"].close()
         self.db.dispose()
+
+
+def private_folder(path: Path) -> None:
+    """The data folder, readable by its owner only: it holds the database (with keyed digests
+    of personal data), the key files and the model files; a copy of it must not be readable
+    by other accounts of the machine."""
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError:  # a folder owned by another account: its owner decides
+        logger.warning("could not make %s private to its owner", path)
 
 
 def build_services(settings: Settings | None = None) -> Services:

@@ -33,3 +33,14 @@ def test_out_of_bounds_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("ASSISTANT_LLM__N_THREADS", "0")
     with pytest.raises(ValidationError, match="n_threads"):
         Settings()
+
+
+def test_the_data_folder_is_private_to_its_owner(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from assistant.services import Services
+    from assistant.settings import Settings
+
+    folder = tmp_path / "var"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    Services(Settings(data_dir=folder))
+    assert folder.stat().st_mode & 0o777 == 0o700
