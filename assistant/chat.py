@@ -174,6 +174,9 @@ class ChatService:
             if not guard.allowed:
                 logger.info("message %s answered by the input guard: %s", message.id, guard.reason)
             sees = self.services.settings.safety.model_sees
+            if sees == "auto":
+                remote = self.services.settings.llm.backend == "remote"
+                sees = "scrubbed" if remote else "original"
             return Turn(
                 user_id,
                 conversation.id,

@@ -69,12 +69,30 @@ class PIILogFilter(logging.Filter):
 PII_FILTER = PIILogFilter()
 
 
+# Loggers that servers and workers give handlers of their own (gunicorn, Celery): a filter on
+# the root handlers never sees their records.
+OWN_HANDLER_LOGGERS = ("gunicorn.error", "gunicorn.access", "celery", "celery.task")
+
+
 def install_pii_filter(handler: logging.Handler | None = None) -> None:
-    """Put the PII filter on ``handler``, or on every root handler."""
-    handlers = [handler] if handler is not None else logging.getLogger().handlers
+    """Put the PII filter on ``handler``, or on every handler of the root logger and of the
+    loggers that servers and workers set up themselves."""
+    if handler is not None:
+        handlers = [handler]
+    else:
+        handlers = list(logging.getLogger().handlers)
+        for name in OWN_HANDLER_LOGGERS:
+            handlers += logging.getLogger(name).handlers
     for h in handlers:
         if PII_FILTER not in h.filters:
             h.addFilter(PII_FILTER)
+
+
+def install_on_logger(logger: logging.Logger | None = None, **_: object) -> None:
+    """A signal handler (Celery's after_setup_logger): the filter on that logger's handlers."""
+    for h in (logger.handlers if logger is not None else []):
+        install_pii_filter(h)
+    install_pii_filter()
 
 
 def use_scrubber(scrub: Callable[[str], str] | None) -> None:

@@ -325,10 +325,11 @@ class SafetySettings(BaseModel):
     pii_score_threshold: float = Field(
         default=0.4, ge=0, lt=1, description="Presidio findings below this score are ignored."
     )
-    model_sees: Literal["original", "scrubbed"] = Field(
-        default="original",
-        description="What the model is given: the original question (a local model keeps it on "
-        "this machine) or the scrubbed one (for a remote model).",
+    model_sees: Literal["auto", "original", "scrubbed"] = Field(
+        default="auto",
+        description="What the model is given: the original question or the scrubbed one. "
+        "auto: the original to a local model (it stays on this machine), the scrubbed one to "
+        "a remote model (set original to send it the question as asked).",
     )
     injection_threshold: float = Field(
         default=1.0,

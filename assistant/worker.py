@@ -10,8 +10,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task
-from celery.signals import worker_ready
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
+from assistant.logging_setup import install_on_logger
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -66,6 +67,10 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.services = services  # type: ignore[attr-defined]
     app.extensions["celery"] = celery_app
     worker_ready.connect(_recover_on_start, sender=None, weak=False)
+    # Celery replaces the root logger's handlers when a worker starts: the PII filter goes
+    # on the handlers it sets up (worker and task loggers), as on every other process's.
+    after_setup_logger.connect(install_on_logger, weak=False)
+    after_setup_task_logger.connect(install_on_logger, weak=False)
     return celery_app
 
 

@@ -33,7 +33,16 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
+        # gunicorn gives its loggers handlers of their own: the PII filter goes on them too.
+        "post_worker_init": _filter_gunicorn_logs,
+        "when_ready": _filter_gunicorn_logs,
     }
+
+
+def _filter_gunicorn_logs(_server: Any) -> None:
+    from assistant.logging_setup import install_pii_filter
+
+    install_pii_filter()
 
 
 logger = logging.getLogger(__name__)

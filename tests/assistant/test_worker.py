@@ -118,3 +118,23 @@ def test_worker_round_trip_on_redis_and_postgres(
     round_trip(
         tmp_path, {"ASSISTANT_DATABASE__URL": postgres_url, "ASSISTANT_BROKER__URL": redis_url}
     )
+
+
+def test_the_pii_filter_goes_on_the_handlers_celery_and_gunicorn_set_up() -> None:
+    import logging
+
+    from assistant.logging_setup import PII_FILTER, install_on_logger, install_pii_filter
+
+    celery_logger = logging.getLogger("celery.task.some")
+    handler = logging.StreamHandler()
+    celery_logger.addHandler(handler)
+    gunicorn = logging.getLogger("gunicorn.error")
+    own = logging.StreamHandler()
+    gunicorn.addHandler(own)
+    try:
+        install_on_logger(logger=celery_logger)  # what Celery's after_setup_logger sends
+        install_pii_filter()  # what gunicorn's worker hooks call
+        assert PII_FILTER in handler.filters and PII_FILTER in own.filters
+    finally:
+        celery_logger.removeHandler(handler)
+        gunicorn.removeHandler(own)
