@@ -208,11 +208,6 @@ class LLMSettings(BaseModel):
         default=None,
         description="Where re-quantized files are kept. Empty: models/ in the data folder.",
     )
-    compact_context: bool = Field(
-        default=True,
-        description="Give the model only the sentences of each passage that share words with "
-        "the question (and their neighbours): a shorter prompt, a faster first token.",
-    )
     queue_size: int = Field(
         default=64,
         ge=0,
@@ -258,10 +253,14 @@ class FlagRules(BaseModel):
         default="warn", description="Best passage below retrieval.min_score. " + POLICY_HELP
     )
     missing_citation: Policy = Field(
-        default="warn", description="The answer cites no source. " + POLICY_HELP
+        default="warn",
+        description="The answer cites no source (answers stored before every shown sentence "
+        "was checked against its evidence carry it). " + POLICY_HELP,
     )
     invalid_citation: Policy = Field(
-        default="warn", description="The answer cites a source number it was not given."
+        default="warn",
+        description="The answer cites a source number it was not given (answers stored "
+        "before the support check re-cited sentences).",
     )
     pii_in_answer: Policy = Field(
         default="warn",
