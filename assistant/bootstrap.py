@@ -401,7 +401,12 @@ def build_dataset(
     progress: Callable[[int], Any] | None = None,
 ) -> DatasetInfo:
     """Build the bootstrap examples and record them as the next dataset version."""
-    from assistant.learning import datasets_dir, latest_dataset, record_dataset
+    from assistant.learning import (
+        datasets_dir,
+        latest_dataset,
+        next_dataset_version,
+        record_dataset,
+    )
     from retrieval.evidence import select_evidence
     from training.datasets import write_dataset
 
@@ -413,8 +418,7 @@ def build_dataset(
         return select_evidence(question, hits, services.embedder, count_tokens, chosen)
 
     result = build_examples(config, evidence_for, progress)
-    previous = latest_dataset(services.db)
-    version = (previous.version if previous else 0) + 1
+    version = next_dataset_version(services, latest_dataset(services.db))
     provenance = {
         "kind": "bootstrap",
         "built_from": source_manifest([config.medical_qa, config.legal_qa]),

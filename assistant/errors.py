@@ -70,6 +70,13 @@ class ServerBusy(AssistantError):
         self.retry_after_s = retry_after_s
 
 
+class ServiceUnavailable(AssistantError):
+    """A service the request needs (the task queue) cannot be reached now."""
+
+    code = "service_unavailable"
+    http_status = 503
+
+
 class GenerationTimeout(AssistantError):
     """A generation ran past its time limit and was stopped."""
 

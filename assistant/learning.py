@@ -249,6 +249,17 @@ def _dataset_row(files: DatasetFiles, provenance: dict[str, Any]) -> models.Data
     )
 
 
+def next_dataset_version(services: Services, previous: DatasetInfo | None) -> int:
+    """The next free version: past the newest recorded one and past every folder on disk (a
+    build that crashed after renaming its folder, before recording it, leaves one behind)."""
+    highest = previous.version if previous else 0
+    folder = datasets_dir(services)
+    if folder.is_dir():
+        for path in folder.glob("v[0-9][0-9][0-9][0-9]"):
+            highest = max(highest, int(path.name[1:]))
+    return highest + 1
+
+
 def record_dataset(db: Database, files: DatasetFiles, provenance: dict[str, Any]) -> DatasetInfo:
     """A dataset written elsewhere (the bootstrap) recorded as a version of its own."""
     with db.session() as session:
@@ -305,7 +316,7 @@ def build_dataset(services: Services) -> DatasetInfo | None:
             {(p.prompt, p.chosen, p.rejected): p for p in [*old_pairs, *pairs]}.values()
         )
         train, validation = split(kept, services.settings.learning.validation_fraction)
-        version = (previous.version if previous else 0) + 1
+        version = next_dataset_version(services, previous)
         provenance = {
             "previous_version": previous.version if previous else None,
             "review_ids": review_ids,

@@ -227,6 +227,23 @@ def reject_version(db: Database, version_id: int, metrics: dict[str, Any] | None
             row.metrics = {**(row.metrics or {}), **metrics}
 
 
+def forget_version(db: Database, version_id: int) -> None:
+    """Remove a version's row (never its files: they may be another version's too); the
+    active version cannot be forgotten. Benchmarks use it to leave the registry as found."""
+    with db.session() as session:
+        row = session.get(models.ModelVersion, version_id)
+        if row is None:
+            return
+        if row.is_active:
+            raise Conflict("the active model version cannot be forgotten; roll back first")
+        session.execute(
+            update(models.ModelVersion)
+            .where(models.ModelVersion.parent_id == version_id)
+            .values(parent_id=row.parent_id)
+        )
+        session.delete(row)
+
+
 def rollback(db: Database, actor_id: int | None = None) -> ModelVersionInfo:
     """Re-activate the version that was active before the current one."""
     with db.session() as session:

@@ -111,12 +111,20 @@ def train_task(self: Any, job_id: int) -> dict[str, Any]:
     """Train, export, gate and roll out one candidate; waits its turn for the lease."""
     from assistant.locks import LockBusy
 
+    db = self.app.services.db
     try:
         return run_training_job(self.app.services, job_id)
     except LockBusy as exc:
-        jobs.report_progress(self.app.services.db, job_id, 0.0, f"waiting: {exc}")
+        if self.request.retries >= self.max_retries:
+            # Never left queued for ever: a job that stops waiting says so.
+            jobs.finish_job(db, job_id, {}, error=f"gave up waiting for the training lease: {exc}")
+            raise
+        jobs.report_progress(db, job_id, 0.0, f"waiting: {exc}")
         raise self.retry(exc=exc, countdown=30) from exc
     except TRANSIENT as exc:
+        if self.request.retries >= 3:
+            jobs.finish_job(db, job_id, {}, error=f"{type(exc).__name__}: {exc}")
+            raise
         raise self.retry(exc=exc, countdown=10, max_retries=3) from exc
 
 

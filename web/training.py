@@ -8,6 +8,7 @@ itself runs in the Celery worker (jobs with progress).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,15 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from assistant import jobs, learning, registry
-from assistant.errors import AssistantError, InvalidInput, NotFound
+from assistant.errors import AssistantError, InvalidInput, NotFound, ServiceUnavailable
 from assistant.storage import models
 from assistant.storage.models import Role
 from training.datasets import EXPORT_FORMATS
 from training.train import loss_curve_svg
 from web.auth import current_user_id, role_required
 from web.common import job_json, json_body, services, to_json
+
+logger = logging.getLogger(__name__)
 
 bp = Blueprint("training", __name__)
 
@@ -59,7 +62,13 @@ EXPORT_MIMETYPES = {
 
 # ---- actions shared by the pages and the JSON endpoints --------------------------------------
 def _send(task: str, job_id: int) -> None:
-    current_app.extensions["celery"].send_task(task, args=[job_id])
+    try:
+        current_app.extensions["celery"].send_task(task, args=[job_id])
+    except Exception as exc:
+        # The job would wait for ever for a message that was never sent.
+        logger.exception("could not queue job %s", job_id)
+        jobs.finish_job(services().db, job_id, {}, error="the task queue could not be reached")
+        raise ServiceUnavailable("The task queue could not be reached; try again.") from exc
 
 
 def start_dataset_job(actor_id: int) -> int:

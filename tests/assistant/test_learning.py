@@ -306,3 +306,15 @@ def test_a_worker_killed_mid_training_leaves_the_job_failed_and_the_model_unchan
     assert not (runs / f"job-{job_id}").exists()  # only a temporary folder, if anything
     learning.clean_partial_files(services)
     assert not runs.is_dir() or not list(runs.iterdir())
+
+
+def test_a_dataset_folder_left_by_a_crash_does_not_jam_later_builds(fresh_services) -> None:
+    from assistant import learning
+    from tests.assistant.learning_helpers import qa_items, seed_feedback
+
+    services = fresh_services
+    seed_feedback(services.db, qa_items(3))
+    # A build that crashed after renaming its folder and before recording its row.
+    (learning.datasets_dir(services) / "v0001").mkdir(parents=True)
+    dataset = learning.build_dataset(services)
+    assert dataset is not None and dataset.version == 2

@@ -172,3 +172,16 @@ def test_the_loss_curve_is_drawn_while_the_run_trains(client_for, db) -> None:  
     assert live.status_code == 200 and live.headers["Cache-Control"] == "no-store"
     line = live.data.split(b'points="')[1].split(b'"')[0].split()
     assert len(line) == 5 and b"5 steps" in live.data
+
+
+def test_a_job_whose_message_cannot_be_sent_fails_at_once(app, client_for, db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(app.extensions["celery"], "send_task", broken)
+    response = client_for("admin").post("/api/training/datasets", json={})
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "service_unavailable"
+    with db.session() as s:
+        job = s.scalars(select(Job).order_by(Job.id.desc())).first()
+        assert job is not None and job.state.value == "failed"
