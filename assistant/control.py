@@ -354,6 +354,8 @@ def update_account(
         changes["active"] = [user.is_active, new_active]
         user.is_active = new_active
     if changes:
+        # A new role or a disabled account: the sessions signed in under the old one end.
+        user.session_version = (user.session_version or 0) + 1
         audit.record(s, actor_id, "user.update", target=f"user:{user.id}", details=changes)
     return Account(user.id, user.email, user.role.value, user.is_active, user.created_at, 0)
 

@@ -409,6 +409,15 @@ class WebSettings(BaseModel):
     session_cookie_secure: bool = Field(
         default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
     )
+    trusted_proxies: int = Field(
+        default=0,
+        ge=0,
+        le=5,
+        description="Reverse proxies in front of the server whose X-Forwarded-For/-Proto "
+        "headers are believed (0: none). Behind one proxy set 1: rate limits and sign-in "
+        "throttling then count each client, not the proxy, and cookies are Secure when the "
+        "client used HTTPS.",
+    )
     rate_limit_storage: str = Field(
         default="memory://",
         min_length=1,

@@ -97,6 +97,32 @@ def authenticate(db: Database, email: str, password: str) -> User | None:
         return user
 
 
+def end_sessions(db: Database, user_id: int) -> int:
+    """End every session of the account (their cookies stop working); the new version."""
+    with db.session() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            return 0
+        user.session_version = (user.session_version or 0) + 1
+        return user.session_version
+
+
+def change_password(db: Database, user_id: int, current: str, new: str) -> int:
+    """Set a new password after checking the current one; every session ends (the caller
+    signs the current one in again). Returns the new session version."""
+    if not isinstance(new, str) or len(new) < MIN_PASSWORD_CHARS:
+        raise InvalidInput(f"The new password must have at least {MIN_PASSWORD_CHARS} characters.")
+    if len(new) > MAX_PASSWORD_CHARS:
+        raise InvalidInput(f"The new password must have at most {MAX_PASSWORD_CHARS} characters.")
+    with db.session() as s:
+        user = s.get(User, user_id)
+        if user is None or not verify_password(user.password_hash, current or ""):
+            raise InvalidInput("The current password is not right.")
+        user.password_hash = hash_password(new)
+        user.session_version = (user.session_version or 0) + 1
+        return user.session_version
+
+
 def get_user(db: Database, user_id: int) -> User | None:
     with db.session() as s:
         return s.get(User, user_id)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
 from flask.wrappers import Response
 from flask_wtf.csrf import CSRFProtect
 
@@ -72,6 +73,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # The token is bound to the session; a time limit would break a chat tab left open.
         WTF_CSRF_TIME_LIMIT=None,
     )
+    if settings.web.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.web.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+        app.session_interface = _SecureOverHttps()
     app.extensions["assistant"] = services
     # Tasks started from the web (and the `assistant worker` command) use this Celery app.
     celery_init_app(app)
@@ -128,6 +135,14 @@ def _security_headers(response: Response) -> Response:
     if request.endpoint != "static" and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+class _SecureOverHttps(SecureCookieSessionInterface):
+    """Behind a trusted proxy, a client on HTTPS gets a Secure session cookie (the app
+    itself sees plain HTTP from the proxy)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(super().get_cookie_secure(app)) or request.scheme == "https"
 
 
 def _stored_secret_key(data_dir: Path) -> str:

@@ -30,8 +30,16 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
 from assistant import audit
+from assistant.errors import InvalidInput
 from assistant.storage.models import Role
-from assistant.users import MAX_PASSWORD_CHARS, authenticate, get_user, normalize_email
+from assistant.users import (
+    MAX_PASSWORD_CHARS,
+    authenticate,
+    change_password,
+    end_sessions,
+    get_user,
+    normalize_email,
+)
 from web.common import services
 from web.errors import wants_json
 
@@ -47,6 +55,12 @@ class SessionUser(UserMixin):
     id: int
     email: str
     role: Role
+    session_version: int = 0
+
+    def get_id(self) -> str:
+        # The cookie names the account and its session version: a raised version (sign-out,
+        # password or role change) makes every older cookie worthless, copies included.
+        return f"{self.id}:{self.session_version}"
 
 
 class LoginThrottle:
@@ -91,14 +105,16 @@ def init_app(app: Flask) -> None:
     app.extensions["login_throttle"] = LoginThrottle()
 
 
-def _load_user(user_id: str) -> SessionUser | None:
+def _load_user(session_id: str) -> SessionUser | None:
+    account, _, version = session_id.partition(":")
     try:
-        user = get_user(services().db, int(user_id))
+        user = get_user(services().db, int(account))
+        cookie_version = int(version)
     except ValueError:
         return None
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or cookie_version != (user.session_version or 0):
         return None
-    return SessionUser(id=user.id, email=user.email, role=user.role)
+    return SessionUser(user.id, user.email, user.role, user.session_version or 0)
 
 
 def _unauthorized() -> Response:
@@ -172,7 +188,7 @@ def login() -> Any:
         return render_template("login.html", form=form, error="Wrong email or password.")
     throttle.reset(key)
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
-    login_user(SessionUser(id=user.id, email=user.email, role=user.role))
+    login_user(SessionUser(user.id, user.email, user.role, user.session_version or 0))
     with services().db.session() as s:
         audit.record(s, user.id, "auth.login", target=f"user:{user.id}")
     return redirect(_safe_next())
@@ -180,6 +196,38 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Response:
+    if current_user.is_authenticated:
+        end_sessions(services().db, current_user_id())  # a copied cookie stops working too
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(
+        "Current password", validators=[InputRequired(), Length(max=MAX_PASSWORD_CHARS)]
+    )
+    new = PasswordField(
+        "New password", validators=[InputRequired(), Length(max=MAX_PASSWORD_CHARS)]
+    )
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def password() -> Any:
+    """Change one's own password; every other session of the account ends."""
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    form = PasswordForm()
+    if not form.validate_on_submit():
+        error = "Enter both passwords." if request.method == "POST" else None
+        return render_template("password.html", form=form, error=error)
+    try:
+        version = change_password(
+            services().db, current_user_id(), form.current.data or "", form.new.data or ""
+        )
+    except InvalidInput as exc:
+        return render_template("password.html", form=form, error=str(exc)), 400
+    login_user(SessionUser(current_user.id, current_user.email, current_user.role, version))
+    with services().db.session() as s:
+        audit.record(s, current_user_id(), "auth.password", target=f"user:{current_user_id()}")
+    return render_template("password.html", form=PasswordForm(), done=True)

@@ -56,6 +56,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.USER)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Part of every session cookie: raising it (sign-out, a new password, a new role) ends
+    # every session of the account, including copies of the cookie.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     # The database cascades the delete; the ORM must not try to null the foreign key first.

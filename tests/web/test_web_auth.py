@@ -125,3 +125,40 @@ def test_repeated_failures_are_throttled(client_for, accounts) -> None:  # type:
     other = accounts["admin"]
     response = client.post("/login", data={"email": other.email, "password": other.password})
     assert response.status_code == 302
+
+
+def test_sign_out_ends_every_copy_of_the_session(app, accounts) -> None:  # type: ignore[no-untyped-def]
+    from tests.web.conftest import login
+
+    browser = login(app.test_client(), accounts["user"])
+    cookie = browser.get_cookie("session")
+    assert cookie is not None
+    thief = app.test_client()
+    thief.set_cookie("session", cookie.value)
+    assert thief.get("/api/conversations").status_code == 200
+    browser.post("/logout")
+    assert thief.get("/api/conversations").status_code == 401  # the copied cookie is dead
+
+
+def test_a_password_change_keeps_this_session_and_ends_the_others(app, accounts) -> None:  # type: ignore[no-untyped-def]
+    from tests.web.conftest import login
+
+    user = accounts["user"]
+    here, elsewhere = login(app.test_client(), user), login(app.test_client(), user)
+    wrong = here.post("/account/password", data={"current": "nope-nope", "new": "new-pass-123"})
+    assert wrong.status_code == 400
+    done = here.post("/account/password", data={"current": user.password, "new": "new-pass-123"})
+    assert done.status_code == 200 and b"Every other session" in done.data
+    assert here.get("/api/conversations").status_code == 200
+    assert elsewhere.get("/api/conversations").status_code == 401
+    again = app.test_client().post("/login", data={"email": user.email, "password": "new-pass-123"})
+    assert again.status_code == 302
+
+
+def test_a_role_change_ends_the_sessions_of_the_old_role(app, accounts, client_for) -> None:  # type: ignore[no-untyped-def]
+    reviewer = client_for("reviewer")
+    assert reviewer.get("/api/review").status_code == 200
+    admin = client_for("admin")
+    changed = admin.patch(f"/api/admin/users/{accounts['reviewer'].id}", json={"role": "user"})
+    assert changed.status_code == 200, changed.get_json()
+    assert reviewer.get("/api/review").status_code == 401

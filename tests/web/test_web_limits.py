@@ -135,3 +135,38 @@ def test_limits_in_redis_are_shared_between_server_processes(tmp_path, redis_url
         for app in apps:
             app.extensions["assistant"].close()
         redis.Redis.from_url(storage).flushdb()
+
+
+def test_behind_a_trusted_proxy_each_client_counts_and_https_cookies_are_secure(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(
+        Settings(
+            data_dir=tmp_path,
+            web=WebSettings(
+                admin_email="admin@example.org",
+                admin_password="admin-password-1",
+                login_rate_limit="1 per minute",
+                trusted_proxies=1,
+            ),
+        )
+    )
+    app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
+    try:
+        client = app.test_client()
+        form = {"email": "x@example.org", "password": "p"}
+
+        def attempt(address: str) -> int:
+            headers = {"X-Forwarded-For": address, "X-Forwarded-Proto": "https"}
+            return client.post("/login", data=form, headers=headers).status_code
+
+        # The proxy's own address is the same for both clients; their forwarded ones differ.
+        assert [attempt("198.51.100.1"), attempt("198.51.100.1")] == [200, 429]
+        assert attempt("198.51.100.2") == 200
+        signed_in = client.post(
+            "/login",
+            data={"email": "admin@example.org", "password": "admin-password-1"},
+            headers={"X-Forwarded-For": "198.51.100.3", "X-Forwarded-Proto": "https"},
+        )
+        assert signed_in.status_code == 302
+        assert all("Secure" in c for c in signed_in.headers.getlist("Set-Cookie"))
+    finally:
+        app.extensions["assistant"].close()

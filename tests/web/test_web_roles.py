@@ -66,6 +66,8 @@ ROUTES = [
     Route("GET", "/login", (200, 302, 302, 302)),
     Route("POST", "/login", (200, 302, 302, 302), form={"email": "a@b.c", "password": "wrong"}),
     Route("POST", "/logout", (302, 302, 302, 302)),
+    Route("GET", "/account/password", (302, 200, 200, 200)),
+    Route("POST", "/account/password", (302, 400, 400, 400), form={"current": "x", "new": "y"}),
     Route("GET", "/", (302, 200, 200, 200)),
     Route(
         "GET",

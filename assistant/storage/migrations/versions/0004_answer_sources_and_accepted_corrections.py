@@ -1,5 +1,5 @@
 """Messages keep every source given to the model and where the answer came from; a review
-decision keeps the user correction it accepted.
+decision keeps the user correction it accepted; sessions can be revoked server-side.
 
 Revision ID: 0004
 Revises: 0003
@@ -17,6 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("session_version", sa.Integer(), nullable=False, server_default="0")
+        )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("sources", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("origin", sa.String(length=20), nullable=True))
@@ -32,6 +36,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("session_version")
     with op.batch_alter_table("review_items", schema=None) as batch_op:
         batch_op.drop_constraint("fk_review_items_accepted_feedback_id", type_="foreignkey")
         batch_op.drop_column("accepted_feedback_id")
