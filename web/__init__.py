@@ -124,8 +124,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 
 def _upload_limit() -> None:
+    """The large body limit only for a signed-in admin's upload: anyone else's body is refused
+    at the normal limit before it is read (an anonymous 200 MiB POST was parsed and spooled)."""
     if request.endpoint in admin.UPLOAD_ENDPOINTS:
-        request.max_content_length = MAX_UPLOAD_REQUEST
+        from flask_login import current_user
+
+        from assistant.storage.models import Role
+
+        if current_user.is_authenticated and current_user.role == Role.ADMIN:
+            request.max_content_length = MAX_UPLOAD_REQUEST
 
 
 def _security_headers(response: Response) -> Response:

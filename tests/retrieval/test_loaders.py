@@ -100,3 +100,25 @@ def test_a_records_other_names_become_aliases(tmp_path: Path) -> None:
     assert found["b"] == ("NMO", "Devic syndrome")
     assert len(found["c"]) == MAX_ALIASES
     assert found["d"] == ()
+
+
+def test_nested_html_is_read_once_not_once_per_level(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from retrieval.loaders import _read_html
+
+    depth = 5000
+    html = "<body>" + "<blockquote>word " * depth + "</blockquote>" * depth + "</body>"
+    _, text = _read_html(html)
+    assert text.count("word") == depth  # each text once (it was depth * (depth + 1) / 2)
+
+
+def test_a_broken_pdf_is_its_own_error_and_the_batch_goes_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from retrieval.loaders import load_paths
+    from retrieval.types import Document
+
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage")
+    (tmp_path / "good.md").write_text("# Gout\n\nGout is a kind of arthritis.\n")
+    results = list(load_paths([tmp_path], "medical"))
+    documents = [r for r in results if isinstance(r, Document)]
+    errors = [r for r in results if not isinstance(r, Document)]
+    assert [d.title for d in documents] == ["Gout"]
+    assert len(errors) == 1 and "broken.pdf" in str(errors[0])

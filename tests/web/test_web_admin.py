@@ -288,3 +288,14 @@ def test_roles_change_with_an_audit_entry_and_the_last_admin_stays(
     log = client.get("/admin/audit?action=user.update").get_data(as_text=True)
     assert log.count("<code>user.update</code>") == 2
     assert client.get("/api/admin/audit?action=user.").get_json()["total"] == 2
+
+
+def test_an_anonymous_upload_is_refused_at_the_normal_body_limit(csrf_app) -> None:  # type: ignore[no-untyped-def]
+    from io import BytesIO
+
+    body = {"files": (BytesIO(b"x" * (2 * 1024 * 1024)), "big.txt")}  # over 1 MiB
+    response = csrf_app.test_client().post(
+        "/admin/corpus/upload", data=body, content_type="multipart/form-data"
+    )
+    # Refused before the body is parsed at the admins' 200 MiB limit.
+    assert response.status_code == 413
