@@ -167,6 +167,21 @@ def document(doc_id: str) -> str:
     return render_template("admin_document.html", document=row, chunks=chunks)
 
 
+@bp.post("/admin/corpus/documents/<path:doc_id>/delete")
+@role_required(Role.ADMIN)
+def delete_document(doc_id: str) -> Response:
+    """Remove a document from the index (a new version) and the registry."""
+    from assistant.corpus import delete_documents
+
+    with services().db.session() as s:
+        row = control.get_document(s, doc_id)
+    delete_documents(services(), [doc_id])
+    with services().db.session() as s:
+        audit.record(s, current_user_id(), "corpus.delete", target=f"document:{doc_id}")
+    flash(f"Deleted {row.title or doc_id} from the corpus and the index.")
+    return redirect(url_for("admin.corpus", collection=row.collection))
+
+
 # ---- feedback and quality --------------------------------------------------------------------
 @bp.get("/admin/quality")
 @role_required(Role.ADMIN)

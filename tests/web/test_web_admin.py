@@ -299,3 +299,24 @@ def test_an_anonymous_upload_is_refused_at_the_normal_body_limit(csrf_app) -> No
     )
     # Refused before the body is parsed at the admins' 200 MiB limit.
     assert response.status_code == 413
+
+
+def test_an_admin_deletes_a_document(client_for, db) -> None:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        s.add(
+            Document(
+                doc_id="medical/gone",
+                collection="medical",
+                title="Gone",
+                text="x",
+                content_hash="h",
+            )
+        )
+    client = client_for("admin")
+    page = client.get("/admin/corpus/documents/medical/gone").get_data(as_text=True)
+    assert "/admin/corpus/documents/medical/gone/delete" in page
+    response = client.post("/admin/corpus/documents/medical/gone/delete")
+    assert response.status_code == 302
+    with db.session() as s:
+        assert s.scalars(select(Document).where(Document.doc_id == "medical/gone")).first() is None
+    assert client.get("/admin/corpus/documents/medical/gone").status_code == 404

@@ -104,6 +104,7 @@ ROUTES = [
     Route("POST", "/admin/corpus/upload", (302, 403, 403, 302), form={"collection": "medical"}),
     Route("POST", "/admin/corpus/reindex", (302, 403, 403, 302), form={"collection": "medical"}),
     Route("GET", "/admin/corpus/documents/no/such/doc", (302, 403, 403, 404)),
+    Route("POST", "/admin/corpus/documents/no/such/doc/delete", (302, 403, 403, 404)),
     Route("GET", "/admin/quality", (302, 403, 403, 200)),
     Route("GET", "/admin/users", (302, 403, 403, 200)),
     Route("POST", f"/admin/users/{MISSING}", (302, 403, 403, 302), form={"role": "user"}),
