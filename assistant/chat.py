@@ -335,12 +335,35 @@ class ChatService:
             session.add(message)
             session.flush()
             if decision.review:
-                session.add(
-                    models.ReviewItem(
-                        message_id=message.id, reasons=decision.reasons, held=decision.held
+                same = self._pending_guard_item(session, turn.user_id, decision.reasons)
+                if same is not None:
+                    same.repeats = (same.repeats or 0) + 1
+                else:
+                    session.add(
+                        models.ReviewItem(
+                            message_id=message.id, reasons=decision.reasons, held=decision.held
+                        )
                     )
-                )
             return message.id
+
+    @staticmethod
+    def _pending_guard_item(
+        session: Any, user_id: int, reasons: list[str]
+    ) -> models.ReviewItem | None:
+        """The user's pending item for the same input-guard reasons, if any (guard replies
+        only: every generated answer is reviewed on its own)."""
+        if not reasons or not all(r.startswith("guard:") for r in reasons):
+            return None
+        candidates = session.scalars(
+            select(models.ReviewItem)
+            .join(models.Message, models.Message.id == models.ReviewItem.message_id)
+            .join(models.Conversation, models.Conversation.id == models.Message.conversation_id)
+            .where(
+                models.Conversation.user_id == user_id,
+                models.ReviewItem.state == models.ReviewState.PENDING,
+            )
+        )
+        return next((c for c in candidates if list(c.reasons) == list(reasons)), None)
 
     # ---- reading ---------------------------------------------------------------------------
     def list_conversations(self, user_id: int) -> list[ConversationView]:

@@ -62,6 +62,7 @@ class PendingItem:
     # Every thumbs-down with a correction or a reason on this answer, oldest first: a later
     # one never hides an earlier one from the reviewer.
     corrections: list[CorrectionView] = field(default_factory=list)
+    repeats: int = 0  # more questions of the same user the guard answered for the same reasons
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def pending_items(
     flt: QueueFilter | None = None,
     limit: int = PAGE_SIZE,
     viewer_id: int | None = None,
+    offset: int = 0,
 ) -> list[PendingItem]:
     """Oldest pending items first, each with the question it answered and every correction.
 
@@ -151,7 +153,8 @@ def pending_items(
     answers to their own questions).
     """
     items = []
-    for item, answer, collection in _pending_rows(s, flt or QueueFilter(), viewer_id)[:limit]:
+    rows = _pending_rows(s, flt or QueueFilter(), viewer_id)[offset : offset + limit]
+    for item, answer, collection in rows:
         question = s.scalar(
             select(Message.content)
             .where(
@@ -178,9 +181,15 @@ def pending_items(
                 sources=source_views(s, answer),
                 origin=answer.origin,
                 corrections=corrections_of(s, answer.id),
+                repeats=item.repeats or 0,
             )
         )
     return items
+
+
+def pending_count(s: Session, flt: QueueFilter | None = None, viewer_id: int | None = None) -> int:
+    """How many pending items the filter and the viewer leave (for the queue's pages)."""
+    return len(_pending_rows(s, flt or QueueFilter(), viewer_id))
 
 
 def corrections_of(s: Session, message_id: int) -> list[CorrectionView]:

@@ -58,6 +58,9 @@ _SPACED = re.compile(r"\b(?:\w[ .*_-]){3,}\w\b")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+|<!--|-->|[<>{}\[\]]")
 MAX_SEGMENTS = 8
+# Messages of fewer words are fragments (follow-ups): the model must be this sure to act.
+SHORT_WORDS = 5
+SHORT_CONFIDENCE = 0.7
 
 
 @dataclass(frozen=True)
@@ -203,11 +206,23 @@ class SemanticGuard:
         return p[:, INTENTS.index("injection")] >= self.model.thresholds.hidden_injection  # type: ignore[no-any-return]
 
     def assess(self, text: str) -> Assessment:
-        return self.decide(self.probabilities(text))
+        return self.decide(self.probabilities(text), short=len(text.split()) < SHORT_WORDS)
 
-    def decide(self, readings: Sequence[tuple[str, np.ndarray]]) -> Assessment:
-        """The action for a message's readings (view name, intent probabilities)."""
+    def decide(self, readings: Sequence[tuple[str, np.ndarray]], short: bool = False) -> Assessment:
+        """The action for a message's readings (view name, intent probabilities).
+
+        A fragment of a few words ("And after a week?", a follow-up) carries too little
+        meaning for the model alone to act on: it must be surer (``SHORT_CONFIDENCE``).
+        The patterns still catch short explicit messages ("kill myself").
+        """
         t = self.model.thresholds
+        if short:
+            t = Thresholds(
+                max(t.crisis, SHORT_CONFIDENCE),
+                max(t.block, SHORT_CONFIDENCE),
+                max(t.out_of_scope, SHORT_CONFIDENCE),
+                t.hidden_injection,
+            )
         crisis = block = scope = (0.0, "whole")
         injection, harmful = INTENTS.index("injection"), INTENTS.index("harmful")
         for name, p in readings:
@@ -339,7 +354,7 @@ def _score(
     right: dict[str, list[bool]] = {}
     answerable = wrong_blocks = 0
     for example, probabilities in scored:
-        action = guard.decide(probabilities).action
+        action = guard.decide(probabilities, short=len(example.text.split()) < SHORT_WORDS).action
         expected = expected_action(example)
         right.setdefault(expected, []).append(action == expected)
         if expected == "answer":

@@ -30,12 +30,21 @@ def _scrubbed(text: str | None) -> str:
     return services().scrubber.scrub(text)
 
 
+def _page() -> int:
+    page = request.args.get("page", 1, type=int) or 1
+    if not 1 <= page <= 100_000:
+        raise InvalidInput("'page' must be a page number from 1.")
+    return page
+
+
 @bp.get("/review")
 @role_required(Role.REVIEWER, Role.ADMIN)
 def queue() -> str:
-    flt = _filter()
+    flt, page = _filter(), _page()
     with services().db.session() as s:
-        items = review.pending_items(s, flt, viewer_id=current_user_id())
+        offset = (page - 1) * review.PAGE_SIZE
+        items = review.pending_items(s, flt, viewer_id=current_user_id(), offset=offset)
+        total = review.pending_count(s, flt, viewer_id=current_user_id())
         counts = review.queue_counts(s)
     return render_template(
         "review.html",
@@ -43,18 +52,25 @@ def queue() -> str:
         counts=counts,
         flt=flt,
         collections=services().settings.collections,
+        page=page,
+        pages=max(1, -(-total // review.PAGE_SIZE)),
+        total=total,
     )
 
 
 @bp.get("/api/review")
 @role_required(Role.REVIEWER, Role.ADMIN)
 def queue_json() -> Any:
-    flt = _filter()
+    flt, page = _filter(), _page()
     with services().db.session() as s:
-        items = review.pending_items(s, flt, viewer_id=current_user_id())
+        offset = (page - 1) * review.PAGE_SIZE
+        items = review.pending_items(s, flt, viewer_id=current_user_id(), offset=offset)
+        total = review.pending_count(s, flt, viewer_id=current_user_id())
         counts = review.queue_counts(s)
     return jsonify(
         items=to_json(items),
+        page=page,
+        total=total,
         counts={
             "by_state": counts.by_state,
             "by_reason": counts.by_reason,
@@ -127,6 +143,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "parameters": [
                 {"name": "reason", "in": "query", "schema": {"type": "string"}},
                 {"name": "collection", "in": "query", "schema": {"type": "string"}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             ],
             "responses": {
                 "200": json_response({"type": "object"}, "Oldest first"),

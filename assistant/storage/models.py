@@ -163,6 +163,10 @@ class ReviewItem(Base):
         ForeignKey("feedback.id", ondelete="SET NULL"), nullable=True
     )
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The same user sent more questions the input guard answered for the same reasons while
+    # this item waited: counted here, not queued as items of their own (one user cannot bury
+    # the queue under blocked attempts).
+    repeats: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Set once the learning loop has turned this decision into training examples.
     processed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -26,6 +26,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("origin", sa.String(length=20), nullable=True))
     with op.batch_alter_table("review_items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("accepted_feedback_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("repeats", sa.Integer(), nullable=False, server_default="0"))
         batch_op.create_foreign_key(
             "fk_review_items_accepted_feedback_id",
             "feedback",
@@ -41,6 +42,7 @@ def downgrade() -> None:
     with op.batch_alter_table("review_items", schema=None) as batch_op:
         batch_op.drop_constraint("fk_review_items_accepted_feedback_id", type_="foreignkey")
         batch_op.drop_column("accepted_feedback_id")
+        batch_op.drop_column("repeats")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_column("origin")
         batch_op.drop_column("sources")
