@@ -287,6 +287,10 @@
     for (const old of li.querySelectorAll(".notice")) {
       old.remove();
     }
+    if (data.origin === "evidence") {
+      li.append(el("p", "notice notice-quoted",
+        "Quoted from the sources: the assistant's own wording could not be checked against them."));
+    }
     if (data.held) {
       li.append(
         el("p", "notice notice-held",
