@@ -62,9 +62,31 @@ class AnswerCache(Protocol):
 class DatabaseCache:
     """Entries in the ``answer_cache`` table (the default: no server needed)."""
 
+    # Entries of other index or model versions are never read again: they are deleted, with
+    # the expired ones, at most this often (by the process that writes).
+    PURGE_EVERY = timedelta(minutes=10)
+
     def __init__(self, db: Database, ttl_s: int) -> None:
         self.db = db
         self.ttl = timedelta(seconds=ttl_s)
+        self._next_purge = models.utcnow()
+
+    def purge(self, index_version: str, model_version: str) -> int:
+        """Delete entries of other versions and expired ones; how many went."""
+        from sqlalchemy import delete, or_
+
+        cutoff = models.utcnow() - self.ttl
+        with self.db.session() as session:
+            result = session.execute(
+                delete(models.AnswerCacheEntry).where(
+                    or_(
+                        models.AnswerCacheEntry.index_version != index_version,
+                        models.AnswerCacheEntry.model_version != model_version,
+                        models.AnswerCacheEntry.created_at < cutoff,
+                    )
+                )
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def get(self, key: str) -> CachedAnswer | None:
         with self.db.session() as session:
@@ -100,6 +122,10 @@ class DatabaseCache:
         index_version: str,
         model_version: str,
     ) -> None:
+        now = models.utcnow()
+        if now >= self._next_purge:
+            self._next_purge = now + self.PURGE_EVERY
+            self.purge(index_version, model_version)
         cited = set(answer.cited)
         sources = [{**s, "cited": s.get("n") in cited} for s in answer.sources]
         with self.db.session() as session:

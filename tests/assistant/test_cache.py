@@ -118,3 +118,17 @@ def test_a_cached_answer_is_served_without_the_model(indexed_services) -> None:
         assert pipeline._cache_get(pipeline._cache_key(question, "legal", lease)) is None
     metrics = indexed_services.metrics.render().decode()
     assert 'assistant_answer_cache_lookups_total{result="hit"} 1.0' in metrics
+
+
+def test_entries_of_old_versions_are_purged(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = Database(f"sqlite:///{tmp_path / 'cache.db'}")
+    db.upgrade()
+    cache = DatabaseCache(db, ttl_s=3600)
+    versions = dict(question="q", collection=None)
+    cache.put("old", ENTRY, index_version="v1", model_version="1:m", **versions)
+    cache.put("new", ENTRY, index_version="v2", model_version="1:m", **versions)
+    assert cache.get("old") is not None
+    cache._next_purge = cache._next_purge.replace(year=2000)  # due now
+    cache.put("newer", ENTRY, index_version="v2", model_version="1:m", **versions)
+    assert cache.get("old") is None and cache.get("new") is not None
+    db.dispose()
