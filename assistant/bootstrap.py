@@ -368,7 +368,8 @@ def _subject_part(question: str) -> str:
 
 def _split(examples: Iterable[tuple[str, Example]]) -> tuple[list[Example], list[Example]]:
     """One training document in twenty (by hash) goes to validation."""
-    train, validation = [], []
+    train: list[Example] = []
+    validation: list[Example] = []
     for key, example in examples:
         bucket = int(hashlib.md5(f"val:{key}".encode()).hexdigest(), 16) % 20
         (validation if bucket == 0 else train).append(example)

@@ -90,7 +90,7 @@ def install_pii_filter(handler: logging.Handler | None = None) -> None:
 
 def install_on_logger(logger: logging.Logger | None = None, **_: object) -> None:
     """A signal handler (Celery's after_setup_logger): the filter on that logger's handlers."""
-    for h in (logger.handlers if logger is not None else []):
+    for h in logger.handlers if logger is not None else []:
         install_pii_filter(h)
     install_pii_filter()
 

@@ -27,7 +27,7 @@ from retrieval.embedding import Embedder
 from retrieval.types import Hit
 
 # Which of these sentences (texts, and their embeddings) speak to the assistant: a mask.
-InstructionCheck = Callable[[Sequence[str], np.ndarray], np.ndarray]
+InstructionCheck = Callable[[Sequence[str], "np.ndarray | None"], np.ndarray]
 
 # Sentence ends: . ! ? (with closing quotes/brackets) before a space and what starts a
 # sentence, or a line break. Lines of a list stay whole ("- Surgery - Radiation therapy").

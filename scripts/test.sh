@@ -16,6 +16,10 @@ if ! command -v chromium >/dev/null 2>&1; then
     fi
 fi
 scripts/ensure-services.sh || echo "note: PostgreSQL/Redis not available; their tests will be skipped"
+# The static checks first: style, formatting and types of the product packages.
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy assistant retrieval safety training web
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

@@ -124,34 +124,39 @@ class LocalLLM:
             seed=s.seed,
             stop=[*s.stop, *stop] or None,
         )
-        with self.scheduler.slot():
+        # The model is released when its generation ends, not when the reader has read it
+        # all: a client that stops reading (but keeps the connection) holds a thread of the
+        # web server, never the model (the pieces wait in memory, max_tokens at most).
+        _, release = self.scheduler.acquire()
+        producer = None
+        halt = threading.Event()
+        try:
             if self._closed:
                 raise ModelUnavailable(f"{self.name} was unloaded")
             deadline = time.perf_counter() + limit
             pieces: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
-            stop = threading.Event()
-            producer = self._runner.submit(self._generate, options, pieces, stop)
-            try:
-                while True:
-                    try:
-                        piece = pieces.get(timeout=max(0.0, deadline - time.perf_counter()))
-                    except queue.Empty:
-                        raise GenerationTimeout(
-                            f"the answer took longer than {limit:.0f}s"
-                        ) from None
-                    if piece is None:
-                        break
-                    if isinstance(piece, ValueError) and (
-                        "context window" in str(piece) or "exceed" in str(piece)
-                    ):
-                        raise ContextOverflow(str(piece)) from piece
-                    if isinstance(piece, BaseException):
-                        raise piece
-                    yield piece
-            finally:
-                # Stops llama.cpp (at its next token) before the slot goes to the next request.
-                stop.set()
+            producer = self._runner.submit(self._generate, options, pieces, halt)
+            producer.add_done_callback(lambda _done: release())
+            while True:
+                try:
+                    piece = pieces.get(timeout=max(0.0, deadline - time.perf_counter()))
+                except queue.Empty:
+                    raise GenerationTimeout(f"the answer took longer than {limit:.0f}s") from None
+                if piece is None:
+                    break
+                if isinstance(piece, ValueError) and (
+                    "context window" in str(piece) or "exceed" in str(piece)
+                ):
+                    raise ContextOverflow(str(piece)) from piece
+                if isinstance(piece, BaseException):
+                    raise piece
+                yield piece
+        finally:
+            # Stops llama.cpp (at its next token) before the model goes to the next request.
+            halt.set()
+            if producer is not None:
                 producer.result()
+            release()
 
     def _generate(
         self,

@@ -133,10 +133,11 @@ class ServingLLM:
             loaded = self._pinned_model(version)
         else:
             with self._lock:
-                loaded = self._current
-                if loaded is None:
+                current = self._current
+                if current is None:
                     raise ModelUnavailable("no model is loaded")
-                loaded.users += 1
+                current.users += 1
+                loaded = current
         try:
             yield Lease(loaded.version_id, loaded.backend)
         finally:

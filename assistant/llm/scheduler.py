@@ -55,9 +55,9 @@ class Scheduler:
                 "the model is busy with other requests; try again shortly", self.retry_after_s
             )
 
-    @contextmanager
-    def slot(self) -> Iterator[float]:
-        """Hold the model; yields the seconds waited. ServerBusy when full or waited too long."""
+    def acquire(self) -> tuple[float, Callable[[], None]]:
+        """Wait for the model: (seconds waited, release). ServerBusy when full or waited too
+        long. ``release`` may be called more than once (from any thread)."""
         started = time.perf_counter()
         ticket = object()
         with self._cond:
@@ -82,9 +82,24 @@ class Scheduler:
         waited = time.perf_counter() - started
         if self.on_wait is not None:
             self.on_wait(waited)
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            with self._cond:
+                if not released.is_set():
+                    released.set()
+                    self._busy = False
+                    self._cond.notify_all()
+
+        return waited, release
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """Hold the model for the block; yields the seconds waited."""
+        waited, release = self.acquire()
         try:
             yield waited
         finally:
-            with self._cond:
-                self._busy = False
-                self._cond.notify_all()
+            release()

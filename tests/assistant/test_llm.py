@@ -89,7 +89,7 @@ def test_the_model_generates_ahead_while_the_caller_is_busy(local_llm: LocalLLM)
 def test_a_full_queue_refuses_a_request_while_the_model_is_busy(local_llm: LocalLLM) -> None:
     local_llm.scheduler.max_waiting = 0
     try:
-        first = local_llm.stream_chat(MESSAGES, max_tokens=50)
+        first = local_llm.stream_chat(MESSAGES, max_tokens=400)
         next(first)
         with pytest.raises(ServerBusy):
             next(local_llm.stream_chat(MESSAGES, max_tokens=5))
@@ -97,6 +97,20 @@ def test_a_full_queue_refuses_a_request_while_the_model_is_busy(local_llm: Local
         assert rest
     finally:
         local_llm.scheduler.max_waiting = 4
+
+
+def test_a_reader_that_stops_reading_does_not_keep_the_model(local_llm: LocalLLM) -> None:
+    stalled = local_llm.stream_chat(MESSAGES, max_tokens=30)
+    assert next(stalled)  # ... and then the client reads no more, and does not hang up
+    deadline = time.monotonic() + 60
+    while local_llm.scheduler.busy and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not local_llm.scheduler.busy  # released when its generation ended
+    other = local_llm.stream_chat(MESSAGES, max_tokens=4)
+    assert next(other)
+    other.close()
+    assert "".join(stalled)  # the stalled reader still gets its whole answer
+    stalled.close()
 
 
 def test_a_generation_past_its_time_limit_is_stopped(local_llm: LocalLLM) -> None:

@@ -71,3 +71,19 @@ def test_a_request_that_waits_too_long_gives_up_and_leaves_the_queue() -> None:
         assert scheduler.waiting == 0
     with scheduler.slot():
         assert scheduler.busy
+
+
+def test_a_release_from_another_thread_frees_the_slot_once() -> None:
+    from assistant.llm.scheduler import Scheduler
+
+    scheduler = Scheduler(max_waiting=2, wait_timeout_s=5)
+    _, release = scheduler.acquire()
+    assert scheduler.busy
+    worker = threading.Thread(target=release)
+    worker.start()
+    worker.join()
+    assert not scheduler.busy
+    release()  # a second release changes nothing
+    _, again = scheduler.acquire()
+    assert scheduler.busy
+    again()
