@@ -258,16 +258,23 @@ def export_run(
 ) -> ExportResult:
     """Merge the run into the base and write ``out_path`` (temporary names, then rename).
 
+    A LoRA adapter is merged in numpy into the base GGUF's own tensors (every other tensor
+    is kept exactly as the base has it: Gemma's stored norms, for one, differ from what
+    transformers holds); a full fine-tune is written from its weights.
     ``keep_unquantized``: also keep the F32 file there (the parity test reads it).
     """
     started = time.perf_counter()
-    state = merged_state(run_dir, base_gguf, cache_dir)
+    adapter = run_dir / "adapter"
+    if (adapter / "adapter_config.json").is_file() and _is_lora(adapter):
+        tensors = lora_merged_tensors(base_gguf, adapter)
+    else:
+        tensors = gguf_tensors(base_gguf, merged_state(run_dir, base_gguf, cache_dir))
     _write_final(
         base_gguf,
         out_path,
         quantization,
         threads,
-        tensors=gguf_tensors(base_gguf, state),
+        tensors=tensors,
         keep_unquantized=keep_unquantized,
     )
     size = out_path.stat().st_size
@@ -276,6 +283,12 @@ def export_run(
         "exported %s (%s, %d MB) in %.1fs", out_path.name, quantization, size >> 20, seconds
     )
     return ExportResult(out_path, quantization, seconds, size)
+
+
+def _is_lora(adapter: Path) -> bool:
+    import json
+
+    return json.loads((adapter / "adapter_config.json").read_text()).get("peft_type") == "LORA"
 
 
 def _write_final(
