@@ -489,12 +489,28 @@ def publish(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     shutil.copytree(run / "adapter", staging / "adapter")
+    half_precision(staging / "adapter" / "adapter_model.safetensors")
+    (staging / "adapter" / "README.md").unlink(missing_ok=True)  # PEFT's empty model card
+    config_path = staging / "adapter" / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = base.name  # not the training machine's cache path
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     shutil.copy(run / "loss_curve.svg", staging / "loss_curve.svg")
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     staging.rename(out_dir)
     return out_dir
+
+
+def half_precision(path: Path) -> None:
+    """The adapter's weights stored as float16: half the size in the repository, and the
+    merge into the base (in float32) differs by less than the base's own quantization."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    weights = load_file(str(path))
+    save_file({k: v.astype(np.float16) for k, v in weights.items()}, str(path))
 
 
 # How the default grounded model is trained (the run's own config is kept in its manifest).

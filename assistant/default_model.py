@@ -130,8 +130,10 @@ def ensure_default_model(
         parent_id=base_version.id,
         notes=f"shipped grounded model ({adapter.folder.name}); see its manifest.json",
     )
+    # Served when nothing else was chosen: the base, or an earlier shipped model (a new
+    # release replaces it); a model an admin promoted stays.
     active = registry.active_version(db)
-    if active is None or active.kind is ModelKind.BASE:
+    if active is None or active.kind is ModelKind.BASE or "shipped" in active.metrics:
         version = registry.activate_version(db, version.id, None, reason="install")
     return version
 
