@@ -404,6 +404,15 @@ def _update_job(
             job.result = {**(job.result or {}), **detail}
 
 
+def spread(items: list[Any], limit: int) -> list[Any]:
+    """At most ``limit`` items taken evenly across the list (a dataset lists its examples by
+    kind: the first ones alone would all be of one kind)."""
+    if len(items) <= limit:
+        return list(items)
+    step = len(items) / limit
+    return [items[int(i * step)] for i in range(limit)]
+
+
 def candidate_name(job_id: int) -> str:
     return f"ft-job{job_id}"
 
@@ -507,7 +516,7 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
         lease.check()
         _update_job(db, job_id, 0.75, "evaluating the candidate against the active model", {})
         sets = {
-            "validation": items_from_examples(validation[: learning.eval_validation_limit]),
+            "validation": items_from_examples(spread(validation, learning.eval_validation_limit)),
             "regression": regression_items(limit=learning.regression_limit),
         }
         kwargs = {
