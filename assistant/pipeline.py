@@ -45,6 +45,8 @@ Origin = Literal["model", "evidence", "none"]
 # Unshown sentences in a row, with nothing shown yet, after which the model is stopped: it
 # is not writing from the evidence, and the quoted evidence will be shown instead.
 MAX_UNSUPPORTED_RUN = 3
+# Share of a document's name the question must contain to name that document.
+NAMED_SHARE = 0.8
 
 if TYPE_CHECKING:
     from assistant.llm.base import LLMBackend
@@ -102,6 +104,9 @@ class Answer:
     finish_reason: Literal["stop", "length"] = "stop"
     prompt_tokens: int = 0
     dropped: tuple[str, ...] = ()  # why each unshown model sentence was not shown
+    # Why it abstained: "no_evidence", "unknown_subject" (names no source knows) or
+    # "model_declined" (the model said the evidence does not answer); "" when it answered.
+    abstain_reason: str = ""
 
     @property
     def flagged(self) -> bool:
@@ -270,6 +275,21 @@ class AnswerPipeline:
             self._common_words = self.embedder.common_words()
         return self._common_words
 
+    def names_document(self, question: str, evidence: Evidence) -> bool:
+        """Whether the question names the document of ``evidence``: most of the words of its
+        title (or of one of its other names), and something distinctive among them (two
+        words or more, or a word that is not an everyday one)."""
+        chunk = evidence.hit.chunk
+        asked = set(content_words(question))
+        common = self.common_words()
+        for name in (chunk.title, *chunk.aliases):
+            words = set(content_words(name))
+            if not words or len(words & asked) / len(words) < NAMED_SHARE:
+                continue
+            if len(words) >= 2 or any(w not in common for w in words):
+                return True
+        return False
+
     def similarity(self, sentence: str, evidence: str) -> float:
         vectors = self.embedder.encode([sentence, evidence])
         a, b = vectors[0], vectors[1]
@@ -375,8 +395,22 @@ class AnswerPipeline:
 
         origin: Origin = "model"
         shown = list(draft.shown)
+        abstain_reason = ""
+        # The model may decline what the evidence answers only in part: when the question
+        # names the very document found first, the reader gets its evidence quoted (and a
+        # reviewer a look) rather than a decline.
+        if draft.declined and evidence and self.names_document(searched, evidence[0]):
+            draft.declined = False
+            flags.append("model_declined")
         if not shown and (draft.declined or not subject.answerable or not evidence):
             origin = "none"
+            abstain_reason = (
+                "no_evidence"
+                if not evidence
+                else "unknown_subject"
+                if not subject.answerable
+                else "model_declined"
+            )
         elif not shown:
             origin = "evidence"
             shown = extractive_answer(evidence, self.settings.answers.fallback_sentences)
@@ -435,6 +469,7 @@ class AnswerPipeline:
             finish_reason=finish,
             prompt_tokens=prompt_tokens,
             dropped=tuple(c.reason for c in draft.dropped),
+            abstain_reason=abstain_reason,
         )
         yield PipelineEvent("done", answer)
         return answer

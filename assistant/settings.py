@@ -162,10 +162,21 @@ class LLMSettings(BaseModel):
     n_gpu_layers: int = Field(
         default=0, ge=-1, le=1000, description="Layers offloaded to a GPU build (-1: all)."
     )
-    temperature: float = Field(default=0.2, ge=0, le=2, description="Sampling temperature.")
+    temperature: float = Field(
+        default=0.0,
+        ge=0,
+        le=2,
+        description="Sampling temperature (0: greedy, the most faithful to the evidence).",
+    )
     top_p: float = Field(default=0.9, gt=0, le=1, description="Nucleus sampling mass.")
     repeat_penalty: float = Field(
-        default=1.15, ge=1, le=2, description="Small models loop on long answers without it."
+        default=1.0,
+        ge=1,
+        le=2,
+        description=(
+            "Penalty on repeated tokens (1: none). A grounded answer reuses the evidence's words,"
+            " so a penalty pushes it off them; loops are cut by the answer check instead."
+        ),
     )
     max_tokens: int = Field(default=256, ge=1, le=4096, description="Cap on generated tokens.")
     seed: int = Field(default=0, description="Sampling seed, for reproducible answers.")

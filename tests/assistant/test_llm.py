@@ -143,7 +143,10 @@ def test_concurrent_requests_all_complete(local_llm: LocalLLM) -> None:
 def test_a_new_version_serves_new_requests_while_the_old_finishes(
     tmp_path: Path, q4km_model: Path
 ) -> None:
-    settings = make_settings(tmp_path, llm={"requantize": "off", "version_check_s": 0})
+    # Without the shipped adapter, so that the base file is the active version to start from.
+    settings = make_settings(
+        tmp_path, llm={"requantize": "off", "version_check_s": 0, "shipped_adapter": None}
+    )
     services = Services(settings)
     services.db.upgrade()
     try:
@@ -151,7 +154,8 @@ def test_a_new_version_serves_new_requests_while_the_old_finishes(
         assert isinstance(serving, ServingLLM)
         base = registry.active_version(services.db)
         assert base is not None and base.name == "base"  # registered at startup
-        in_flight = serving.stream_chat(MESSAGES, max_tokens=40)
+        # Long enough to be still generating while the new version asks.
+        in_flight = serving.stream_chat(MESSAGES, max_tokens=400)
         first = next(in_flight)
         assert serving.loaded_versions == [base.id]
 
@@ -163,15 +167,15 @@ def test_a_new_version_serves_new_requests_while_the_old_finishes(
             assert lease.version_id == new.id and lease.backend.name == q4km_model.name
         assert sorted(serving.loaded_versions) == sorted([base.id, new.id])
 
-        # The new version takes its turn after the old one's answer: both share the cores,
-        # so they never generate at the same time.
+        # The new version takes its turn after the old one's generation: both share the
+        # cores, so they never generate at the same time.
         new_reply: list[str] = []
         asker = threading.Thread(
             target=lambda: new_reply.extend(serving.stream_chat(MESSAGES, max_tokens=5))
         )
         asker.start()
-        time.sleep(1.5)
-        assert new_reply == [] and asker.is_alive()
+        time.sleep(0.5)
+        assert new_reply == [] and asker.is_alive() and serving.waiting == 1
         rest = "".join(in_flight)  # finishes on the old model...
         assert first + rest
         asker.join(60)

@@ -427,7 +427,8 @@ def test_an_admin_trains_watches_the_run_and_sees_the_comparison(browser, server
     numbers = page.locator("#comparison td.num").all_inner_texts()
     assert sum(n != "n/a" for n in numbers) >= 4, numbers
     versions = page.locator("#versions tbody tr")
-    assert versions.count() == 2  # the base and the candidate, promoted or not
+    # The base, the shipped grounded model and the candidate, promoted or not.
+    assert versions.count() == 3, versions.all_inner_texts()
     curve = page.locator("#loss-curve")
     assert curve.evaluate("img => img.complete && img.naturalWidth > 0")
     _shot(page, "19-admin-training-comparison")
