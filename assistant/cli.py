@@ -597,10 +597,6 @@ def _print_figures(figures: dict[str, Any], as_json: bool) -> None:
             click.echo(f"{key:>22}: {value}")
 
 
-if __name__ == "__main__":
-    main()
-
-
 # ---- the semantic input guard ------------------------------------------------------------------
 @main.group("guard")
 def guard_group() -> None:
@@ -795,3 +791,7 @@ def learn_rollback(ctx: click.Context, version_id: int | None) -> None:
 
     version = learning.rollback(services_of(ctx), None, version_id)
     click.echo(f"{version.name} is now serving")
+
+
+if __name__ == "__main__":
+    main()
