@@ -81,3 +81,10 @@ def test_bad_input_gets_a_message_not_a_traceback(tmp_path: Path, indexed_servic
     no_index = run_cli(tmp_path / "empty", "ask", "What is asthma?")
     assert no_index.returncode == 2 and "assistant ingest" in no_index.stderr
     assert "Traceback" not in no_index.stderr
+
+
+def test_python_dash_m_reaches_every_command_group(tmp_path: Path) -> None:
+    for group in ("guard", "learn", "eval"):
+        result = run_cli(tmp_path, group, "--help", timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert "Commands:" in result.stdout
