@@ -61,6 +61,8 @@ MAX_SEGMENTS = 8
 # Messages of fewer words are fragments (follow-ups): the model must be this sure to act.
 SHORT_WORDS = 5
 SHORT_CONFIDENCE = 0.7
+# Share of the crisis threshold that turns a block into the emergency reply.
+CRISIS_BESIDE_BLOCK = 0.5
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,11 @@ class SemanticGuard:
             block = max(block, (float(p[injection] + p[harmful]), name))
             scope = max(scope, (float(p[INTENTS.index("out_of_scope")]), name))
         if crisis[0] >= t.crisis:
+            return Assessment("emergency", "crisis", *crisis)
+        # A message both risky and half-way a crisis ("my child drank my methadone, she's
+        # sleepy") gets the emergency reply: it refuses as a block does, and a missed
+        # crisis is the worst error this product can make.
+        if block[0] >= t.block and crisis[0] >= t.crisis * CRISIS_BESIDE_BLOCK:
             return Assessment("emergency", "crisis", *crisis)
         if block[0] >= t.block:
             return Assessment("block", "injection_or_harmful", *block)

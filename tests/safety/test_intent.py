@@ -96,3 +96,18 @@ def test_the_semantic_guard_recognises_intent(shared_models, message: str, actio
 
     verdict = InputGuard(semantic=guard).check(message)
     assert verdict.action == action, (message, verdict)
+
+
+def _readings(**probabilities: float) -> list[tuple[str, np.ndarray]]:
+    return [("whole", np.array([probabilities.get(i, 0.0) for i in INTENTS], dtype=np.float32))]
+
+
+def test_a_risky_message_half_way_a_crisis_gets_the_emergency_reply() -> None:
+    model = IntentModel(np.zeros((5, 1)), np.zeros(5), Thresholds(0.4, 0.5, 0.4))
+    guard = SemanticGuard(model, lambda texts: np.zeros((len(texts), 1)))
+    # "my child drank my methadone, she's sleepy": read as harmful, but also a crisis.
+    assert guard.decide(_readings(harmful=0.55, crisis=0.25)).action == "emergency"
+    # A harmful request with no sign of a crisis stays blocked.
+    assert guard.decide(_readings(harmful=0.55, crisis=0.05)).action == "block"
+    # A crisis reading alone, under its threshold, changes nothing for an ordinary question.
+    assert guard.decide(_readings(answerable=0.7, crisis=0.25)).action == "answer"
