@@ -396,10 +396,19 @@ class AnswerPipeline:
         origin: Origin = "model"
         shown = list(draft.shown)
         abstain_reason = ""
-        # The model may decline what the evidence answers only in part: when the question
-        # names the very document found first, the reader gets its evidence quoted (and a
-        # reviewer a look) rather than a decline.
-        if draft.declined and evidence and self.names_document(searched, evidence[0]):
+        # The model may decline what the evidence answers only in part (a long narrative, a
+        # page that covers the question in other words): when the question names the very
+        # document found first, or retrieval is confident it found the page asked about, the
+        # reader gets its evidence quoted (and a reviewer a look) rather than a decline.
+        if (
+            draft.declined
+            and evidence
+            and subject.answerable
+            and (
+                self.names_document(searched, evidence[0])
+                or (best or 0.0) >= self.settings.answers.decline_override_score
+            )
+        ):
             draft.declined = False
             flags.append("model_declined")
         if not shown and (draft.declined or not subject.answerable or not evidence):

@@ -620,6 +620,14 @@ class AnswerSettings(BaseModel):
         le=10,
         description="Evidence sentences quoted when the model's answer cannot be shown.",
     )
+    decline_override_score: float = Field(
+        default=0.55,
+        ge=0,
+        le=1.01,
+        description="Best passage similarity at which a model's 'the sources do not answer' is "
+        "overridden by quoted evidence (flagged for review): the page found is very likely the "
+        "one asked about. Above 1: never.",
+    )
 
 
 class Settings(BaseSettings):

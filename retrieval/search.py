@@ -328,16 +328,16 @@ class Searcher:
             words.append(token)
         return words
 
-    def unknown_words(self, query: str) -> list[str]:
+    def unknown_words(self, query: str, exact: bool = False) -> list[str]:
         """The query's words (lower case, as written) that no passage or document name
-        contains, even read as a misspelling of one."""
+        contains, even read as a misspelling of one (``exact``: as written)."""
         unknown = []
         for word in dict.fromkeys(re.findall(r"[a-z0-9]+", query.lower())):
             tokens = bm25_tokenize_words([word])[0]  # empty for a stop word
             if tokens and all(
                 t not in self._vocab
                 and t not in self.names.by_word
-                and self._speller.correct(t) is None
+                and (exact or self._speller.correct(t) is None)
                 for t in tokens
             ):
                 unknown.append(word)

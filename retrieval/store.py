@@ -211,9 +211,9 @@ class IndexStore:
             query, vector, k=k, collection=collection, mode=mode, params=params
         )
 
-    def unknown_words(self, query: str) -> list[str]:
+    def unknown_words(self, query: str, exact: bool = False) -> list[str]:
         """The query's words the corpus does not know, even as misspellings (see Searcher)."""
-        return self.current().searcher.unknown_words(query)
+        return self.current().searcher.unknown_words(query, exact)
 
     # ---- writing -------------------------------------------------------------------------
     @contextmanager

@@ -147,3 +147,19 @@ def test_a_decline_about_a_question_that_names_no_document_stands(indexed_servic
     answer = pipeline.answer("Can my sister keep her blood sugar down with tea?", use_cache=False)
     assert answer.abstained and answer.origin == "none"
     assert answer.abstain_reason == "model_declined" and answer.citations == []
+
+
+def test_a_contract_that_is_not_in_the_corpus_gets_an_abstention(indexed_services) -> None:
+    absent = indexed_services.pipeline.answer(
+        "In the Services Agreement between Silverpine Payroll Solutions, Inc. and Orchard Hill"
+        " Unified School District: Which state's law governs this agreement?",
+        use_cache=False,
+    )
+    assert absent.abstained and absent.abstain_reason == "unknown_subject"
+    assert absent.citations == []
+    present = indexed_services.pipeline.answer(
+        "In the Multiple LINAC and Multi-Modality Distributor Agreement between ACCURAY"
+        " INCORPORATED and SIEMENS AKTIENGESELLSCHAFT: What is the name of the contract?",
+        use_cache=False,
+    )
+    assert present.abstain_reason != "unknown_subject"
