@@ -42,6 +42,9 @@ _ASPECT_WORDS = frozenset(
     also else more tell me please know need much affect affected affects live living die deadly
     governing law term renewal termination terminate notice date effective expiration parties
     party fee fees liability cap insurance audit exclusivity assignment license warranty
+    doctor doctors confirm confirmed check checked detect detected find found screen screening
+    scan usually typically rare happen happens worse better start starts begin begins age
+    chance chances survival recover recovery outcome expect expected someone person
     """.split()
 )
 
@@ -65,7 +68,8 @@ def needs_context(question: str) -> bool:
         return True
     if _POSSESSIVE.search(question):
         return True
-    words = _WORD.findall(question.lower())
+    # One-letter pieces are contractions' tails ("what's", "doesn't"), not subjects.
+    words = [w for w in _WORD.findall(question.lower()) if len(w) > 1]
     return bool(words) and all(w in _ASPECT_WORDS for w in words)
 
 

@@ -17,6 +17,8 @@ DIABETES = [PastTurn("What is diabetes?", ("Diabetes",))]
         ("Is this condition inherited?", "Is Diabetes inherited?"),
         ("Can it be prevented?", "Can Diabetes be prevented?"),
         ("and the outlook?", "and the outlook of Diabetes?"),
+        ("What's the prognosis?", "What's the prognosis of Diabetes?"),
+        ("How do doctors confirm the diagnosis?", "How do doctors confirm the diagnosis of Diabetes?"),
     ],
 )
 def test_a_follow_up_gets_the_subject_of_the_cited_page(followup: str, resolved: str) -> None:
