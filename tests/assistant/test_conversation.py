@@ -18,7 +18,10 @@ DIABETES = [PastTurn("What is diabetes?", ("Diabetes",))]
         ("Can it be prevented?", "Can Diabetes be prevented?"),
         ("and the outlook?", "and the outlook of Diabetes?"),
         ("What's the prognosis?", "What's the prognosis of Diabetes?"),
-        ("How do doctors confirm the diagnosis?", "How do doctors confirm the diagnosis of Diabetes?"),
+        (
+            "How do doctors confirm the diagnosis?",
+            "How do doctors confirm the diagnosis of Diabetes?",
+        ),
     ],
 )
 def test_a_follow_up_gets_the_subject_of_the_cited_page(followup: str, resolved: str) -> None:
