@@ -45,6 +45,8 @@ Origin = Literal["model", "evidence", "none"]
 # Unshown sentences in a row, with nothing shown yet, after which the model is stopped: it
 # is not writing from the evidence, and the quoted evidence will be shown instead.
 MAX_UNSUPPORTED_RUN = 3
+# Content words an answer must reach before any of it is shown (is_degenerate's line).
+MIN_ANSWER_WORDS = 3
 # Share of a document's name the question must contain to name that document.
 NAMED_SHARE = 0.8
 
@@ -182,8 +184,6 @@ class _Draft:
         if check.supported:
             self.shown.append(check)
             self.unsupported_run = 0
-            if self.first_shown is None:
-                self.first_shown = time.perf_counter()
             return True
         self.dropped.append(check)
         self.unsupported_run += 1
@@ -432,7 +432,7 @@ class AnswerPipeline:
                     draft.first_shown = time.perf_counter()
                 yield PipelineEvent("token", check.render() + " ")
         if origin == "model" and any(
-            c.reason not in ("repeat", "no_content") for c in draft.dropped
+            c.reason not in ("repeat", "no_content", "too_short") for c in draft.dropped
         ):
             flags.append("unsupported_sentences")
         if any(c.reason == "instruction" for c in draft.dropped):
@@ -486,21 +486,42 @@ class AnswerPipeline:
     def _checked(
         self, pieces: Iterator[str], evidence: dict[int, str], draft: _Draft
     ) -> Iterator[str]:
-        """The model's supported sentences, each as soon as it is complete and checked."""
+        """The model's supported sentences, each as soon as it is complete and checked.
+
+        An answer's opening is held back until it says something (MIN_ANSWER_WORDS content
+        words): "Masters Plans [3]" alone is not an answer to show, and once shown it could
+        not be taken back. An answer that never gets there is dropped whole (the reader gets
+        the quoted evidence instead).
+        """
         splitter = SentenceSplitter()
+        held: list[str] = []
+
+        def release(shown: str) -> Iterator[str]:
+            held.append(shown)
+            if sum(len(content_words(c.text)) for c in draft.shown) >= MIN_ANSWER_WORDS:
+                if draft.first_shown is None:
+                    draft.first_shown = time.perf_counter()
+                yield from held
+                held.clear()
+
         try:
             for piece in pieces:
                 draft.generated += 1
                 for sentence in splitter.feed(piece):
                     shown = self._check_one(sentence, evidence, draft)
                     if shown is not None:
-                        yield shown
+                        yield from release(shown)
                     if draft.declined or draft.stuck:
                         return
             for sentence in splitter.flush():
                 shown = self._check_one(sentence, evidence, draft)
                 if shown is not None:
-                    yield shown
+                    yield from release(shown)
+            if held:  # too thin to be an answer
+                draft.dropped += [
+                    SentenceCheck(c.text, (), False, "too_short", c.word_share) for c in draft.shown
+                ]
+                draft.shown.clear()
         finally:
             close = getattr(pieces, "close", None)
             if close is not None:

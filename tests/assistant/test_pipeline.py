@@ -163,3 +163,17 @@ def test_a_contract_that_is_not_in_the_corpus_gets_an_abstention(indexed_service
         use_cache=False,
     )
     assert present.abstain_reason != "unknown_subject"
+
+
+def test_a_thin_answer_is_never_shown_and_the_evidence_is_quoted(indexed_services) -> None:
+    hits = indexed_services.index.search("How is asthma treated?", 4)
+    words = [w for w in hits[0].chunk.text.split() if w.isalpha() and len(w) > 4][:2]
+    thin = " ".join(words) + ". [1]"  # supported by the evidence, but says nothing
+    pipeline, _ = scripted_pipeline(indexed_services, thin)
+    events = list(pipeline.stream("How is asthma treated?", use_cache=False))
+    answer: Answer = events[-1].data
+    shown = "".join(e.data for e in events if e.kind == "token")
+    assert answer.origin == "evidence" and "fallback_answer" in answer.flags
+    assert "too_short" in answer.dropped
+    assert not shown.startswith(thin.split(".")[0])
+    assert "degenerate_answer" not in answer.flags
