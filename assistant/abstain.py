@@ -30,11 +30,9 @@ NAMED_CONTRACT = re.compile(
     re.IGNORECASE,
 )
 PARTY_SEPARATOR = re.compile(r"\s+and\s+|[;,]|\s*&\s*", re.IGNORECASE)
-# Words of a company's legal form: every contract has them, they tell no party apart.
-LEGAL_FORMS = frozenset(
-    "inc incorporated corp corporation co company ltd limited llc llp lp plc gmbh ag sa srl "
-    "spa bv nv pty holdings group the of".split()
-)
+# Words of a company's legal form: every contract has them, they tell no party apart
+# (shorter ones, "Inc", "LLC", "AG", are already left out by MIN_NAME_LETTERS).
+LEGAL_FORMS = frozenset("incorporated corp corporation company limited gmbh holdings group".split())
 
 
 @dataclass(frozen=True)

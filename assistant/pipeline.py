@@ -25,6 +25,7 @@ from assistant.settings import Settings
 from retrieval.evidence import Evidence, EvidenceConfig, InstructionCheck, select_evidence
 from retrieval.types import Hit, IndexMissing
 from safety.grounding import (
+    MIN_ANSWER_WORDS,
     SentenceCheck,
     SentenceSplitter,
     SupportConfig,
@@ -45,8 +46,6 @@ Origin = Literal["model", "evidence", "none"]
 # Unshown sentences in a row, with nothing shown yet, after which the model is stopped: it
 # is not writing from the evidence, and the quoted evidence will be shown instead.
 MAX_UNSUPPORTED_RUN = 3
-# Content words an answer must reach before any of it is shown (is_degenerate's line).
-MIN_ANSWER_WORDS = 3
 # Share of a document's name the question must contain to name that document.
 NAMED_SHARE = 0.8
 
@@ -495,10 +494,13 @@ class AnswerPipeline:
         """
         splitter = SentenceSplitter()
         held: list[str] = []
+        said = 0  # content words of the shown sentences so far
 
         def release(shown: str) -> Iterator[str]:
+            nonlocal said
+            said += len(content_words(draft.shown[-1].text))  # the sentence just accepted
             held.append(shown)
-            if sum(len(content_words(c.text)) for c in draft.shown) >= MIN_ANSWER_WORDS:
+            if said >= MIN_ANSWER_WORDS:
                 if draft.first_shown is None:
                     draft.first_shown = time.perf_counter()
                 yield from held

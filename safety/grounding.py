@@ -91,11 +91,17 @@ def split_cited(sentence: str) -> tuple[str, tuple[int, ...]]:
     return text, tuple(numbers)
 
 
+# Content words an answer needs to say anything at all.
+MIN_ANSWER_WORDS = 3
+
+
 def is_degenerate(text: str) -> bool:
-    """An answer with nothing to read: empty, a stub like "The answer is: 1", or under three
-    content words in all."""
+    """An answer with nothing to read: empty, a stub like "The answer is: 1", or under
+    MIN_ANSWER_WORDS content words in all."""
     plain = MARKER.sub("", text).strip()
-    return not plain or bool(_DEGENERATE.match(plain)) or len(content_words(plain)) < 3
+    return (
+        not plain or bool(_DEGENERATE.match(plain)) or len(content_words(plain)) < MIN_ANSWER_WORDS
+    )
 
 
 class SentenceSplitter:

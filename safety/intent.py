@@ -238,12 +238,12 @@ class SemanticGuard:
             scope = max(scope, (float(p[INTENTS.index("out_of_scope")]), name))
         if crisis[0] >= t.crisis:
             return Assessment("emergency", "crisis", *crisis)
-        # A message both risky and half-way a crisis ("my child drank my methadone, she's
-        # sleepy") gets the emergency reply: it refuses as a block does, and a missed
-        # crisis is the worst error this product can make.
-        if block[0] >= t.block and crisis[0] >= t.crisis * CRISIS_BESIDE_BLOCK:
-            return Assessment("emergency", "crisis", *crisis)
         if block[0] >= t.block:
+            # A message both risky and half-way a crisis ("my child drank my methadone,
+            # she's sleepy") gets the emergency reply: it refuses as a block does, and a
+            # missed crisis is the worst error this product can make.
+            if crisis[0] >= t.crisis * CRISIS_BESIDE_BLOCK:
+                return Assessment("emergency", "crisis", *crisis)
             return Assessment("block", "injection_or_harmful", *block)
         if scope[0] >= t.out_of_scope:
             return Assessment("out_of_scope", "out_of_scope", *scope)
