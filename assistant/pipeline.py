@@ -362,7 +362,7 @@ class AnswerPipeline:
         finish: Literal["stop", "length"] = "stop"
         subject = check_subject(
             searched,
-            self.index.unknown_words,
+            self.index,
             self.common_words(),
             [f"{e.hit.chunk.title} {e.text}" for e in evidence],
         )

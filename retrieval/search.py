@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from retrieval.answer_types import AnswerTypes, without_title
 from retrieval.names import DocumentNames
 from retrieval.spelling import SpellingCorrector
 from retrieval.types import Chunk, Hit
@@ -57,6 +58,7 @@ class SearchParams:
     title_weight: float = 0.4
     named_docs: int = 10
     intent_weight: float = 0.7
+    answer_type_weight: float = 0.6
     rrf_k: int = 60
 
     FIELDS: ClassVar[tuple[str, ...]] = (
@@ -70,6 +72,7 @@ class SearchParams:
         "title_weight",
         "named_docs",
         "intent_weight",
+        "answer_type_weight",
         "rrf_k",
     )
 
@@ -78,7 +81,12 @@ class SearchParams:
             raise ValueError("candidates, rerank_docs and max_per_doc must be positive")
         if self.named_docs < 0:
             raise ValueError("named_docs must not be negative")
-        for name in ("doc_dense_weight", "passage_dense_weight", "intent_weight"):
+        for name in (
+            "doc_dense_weight",
+            "passage_dense_weight",
+            "intent_weight",
+            "answer_type_weight",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]")
 
@@ -188,6 +196,9 @@ class Searcher:
             self._indices = np.asarray(scores["indices"], dtype=np.int64)
             self._indptr = np.asarray(scores["indptr"], dtype=np.int64)
         firsts = [chunks[i] for i in starts]
+        self._titles = "\n".join(
+            name for c in firsts for name in (c.title, *c.aliases)
+        )  # every document name, for phrase lookups
         self.names = DocumentNames.build(
             [c.title for c in firsts], [c.aliases for c in firsts], bm25_tokenize_words
         )
@@ -230,8 +241,11 @@ class Searcher:
         collection: str | None = None,
         mode: str = "hybrid",
         params: SearchParams | None = None,
+        answer_types: AnswerTypes | None = None,
     ) -> list[Hit]:
-        """Best ``k`` chunks; ``mode`` is ``hybrid``, ``dense`` or ``bm25`` (for comparisons)."""
+        """Best ``k`` chunks; ``mode`` is ``hybrid``, ``dense`` or ``bm25`` (for comparisons).
+        ``answer_types`` (hybrid only) say what the passage answering each kind of question
+        looks like, for the documents of their collection."""
         if mode not in SEARCH_MODES:
             raise ValueError(f"unknown search mode {mode!r}")
         params = params or SearchParams()
@@ -266,7 +280,13 @@ class Searcher:
             assert query_vector is not None
             named = self.named_passages(set(words), params.named_docs, first, end)
             ranked = self._fuse_by_document(
-                words, terms, query_vector, dense_ids + bm25_ids + named, bm25_scores, params
+                words,
+                terms,
+                query_vector,
+                dense_ids + bm25_ids + named,
+                bm25_scores,
+                params,
+                answer_types,
             )
         ranked = ranked[:k]
         ids = np.array([i for i, _ in ranked], dtype=np.int64)
@@ -342,6 +362,30 @@ class Searcher:
             ):
                 unknown.append(word)
         return unknown
+
+    def has_phrase(self, phrase: str) -> bool:
+        """Whether some passage or document name writes ``phrase`` (case and the spacing
+        between its words aside). Passages holding all its indexed words are read whole."""
+        words = re.findall(r"[a-z0-9]+", phrase.lower())
+        terms = bm25_tokenize_words([phrase])[0] if words else []
+        if not terms:
+            return True  # stop words only: nothing to look up
+        pattern = re.compile(r"\b" + r"\W+".join(map(re.escape, words)) + r"\b", re.IGNORECASE)
+        if pattern.search(self._titles):
+            return True
+        if self.bm25 is None or any(t not in self._vocab for t in terms):
+            return False
+        postings = sorted(
+            (
+                self._indices[self._indptr[i] : self._indptr[i + 1]]
+                for i in {self._vocab[t] for t in terms}
+            ),
+            key=len,
+        )
+        holding = postings[0]
+        for more in postings[1:]:
+            holding = np.intersect1d(holding, more, assume_unique=True)
+        return any(pattern.search(self.chunks[int(i)].text) for i in holding)
 
     def query_terms(self, query: str) -> list[int]:
         """BM25 vocabulary ids of the query's words (``query_words``)."""
@@ -460,6 +504,44 @@ class Searcher:
                 result[position] = weight * named * min(1.0, len(query - title) / INTENT_WORDS)
         return result
 
+    def _with_answer_types(
+        self,
+        within: np.ndarray,
+        ids: np.ndarray,
+        group: np.ndarray,
+        bounds: np.ndarray,
+        docs: np.ndarray,
+        query_vector: np.ndarray,
+        types: AnswerTypes,
+        weight: float,
+    ) -> np.ndarray:
+        """``within`` (each passage's score inside its document) blended, for the documents
+        of the types' collection, with the passage's similarity to the answer the question
+        expects (``AnswerTypes``); both scaled to [0, 1] within the document."""
+        if types.dimension != query_vector.shape[0]:
+            return within  # fitted with another embedding model: they do not apply
+        first_chunks = self.doc_start[docs].tolist()
+        applies = np.array([self.chunks[i].collection == types.collection for i in first_chunks])
+        if not applies.any():
+            return within
+        titles = self.title_vectors
+        asked = np.stack(
+            [
+                without_title(query_vector, None if titles is None else np.asarray(titles[d]))
+                for d in docs.tolist()
+            ]
+        )
+        expected = types.expected_answers(asked)
+        vectors = np.asarray(self.vectors[ids], dtype=np.float32)
+        likeness = np.einsum("ij,ij->i", vectors, expected[group])
+        blended = (1 - weight) * _min_max_within(within, bounds, group)
+        blended += weight * _min_max_within(likeness, bounds, group)
+        # Scaled to the document's own best, so the documents keep their order: the types
+        # choose among a contract's passages, not between contracts.
+        best = np.maximum.reduceat(within, bounds)[group]
+        blended *= best / np.maximum(np.maximum.reduceat(blended, bounds)[group], 1e-9)
+        return np.where(applies[group], blended, within)
+
     # ---- fusion ------------------------------------------------------------------------
     def _fuse_by_document(
         self,
@@ -469,6 +551,7 @@ class Searcher:
         proposed: list[int],
         bm25_scores: np.ndarray | None,
         params: SearchParams,
+        answer_types: AnswerTypes | None = None,
     ) -> list[tuple[int, float]]:
         candidates = np.unique(np.array(proposed, dtype=np.int64))
         if not len(candidates):
@@ -499,7 +582,19 @@ class Searcher:
         best = np.maximum.reduceat(local, bounds)[group]
         keyword = np.where(best > 0, local / np.maximum(best, 1e-9), 0.0)
         b = params.passage_dense_weight
-        score = doc_score[order][group] + params.passage_weight * (b * dense + (1 - b) * keyword)
+        within = b * dense + (1 - b) * keyword
+        if answer_types is not None and params.answer_type_weight:
+            within = self._with_answer_types(
+                within,
+                ids,
+                group,
+                bounds,
+                top_docs,
+                query_vector,
+                answer_types,
+                params.answer_type_weight,
+            )
+        score = doc_score[order][group] + params.passage_weight * within
         # At most max_per_doc passages of one document, so that a long list still shows
         # several documents.
         by_group = np.lexsort((ids, -score, group))

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from retrieval.answer_types import AnswerTypes
 from retrieval.chunking import embedding_text
 from retrieval.search import Fusion, Searcher, SearchParams
 from retrieval.types import Chunk, Hit, IndexMissing
@@ -58,6 +59,7 @@ class SearchSettings(Protocol):
     title_weight: float
     named_docs: int
     intent_weight: float
+    answer_type_weight: float
     rrf_k: int
 
 
@@ -130,8 +132,15 @@ class IndexVersion:
 class IndexStore:
     """Reads the version in service and writes new ones."""
 
-    def __init__(self, index_dir: Path, embedder: Embedder, settings: SearchSettings) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        embedder: Embedder,
+        settings: SearchSettings,
+        answer_types: AnswerTypes | None = None,
+    ) -> None:
         self.index_dir = Path(index_dir)
+        self.answer_types = answer_types
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.embedder = embedder
         self.settings = settings
@@ -208,12 +217,22 @@ class IndexStore:
         needs_vector = version.manifest.has_vectors and mode != "bm25"
         vector = self.embedder.encode_query(query) if needs_vector else None
         return version.searcher.search(
-            query, vector, k=k, collection=collection, mode=mode, params=params
+            query,
+            vector,
+            k=k,
+            collection=collection,
+            mode=mode,
+            params=params,
+            answer_types=self.answer_types,
         )
 
     def unknown_words(self, query: str, exact: bool = False) -> list[str]:
         """The query's words the corpus does not know, even as misspellings (see Searcher)."""
         return self.current().searcher.unknown_words(query, exact)
+
+    def has_phrase(self, phrase: str) -> bool:
+        """Whether the corpus writes ``phrase`` somewhere (see Searcher.has_phrase)."""
+        return self.current().searcher.has_phrase(phrase)
 
     # ---- writing -------------------------------------------------------------------------
     @contextmanager

@@ -266,3 +266,39 @@ def test_the_question_without_the_title_counts_only_when_it_names_the_page() -> 
     # Half the title named, two words asked of three.
     assert weights("Beckwith: how common?") == pytest.approx([0.7 * 0.5 * 2 / 3, 0])
     assert weights("How many people are affected?") == [0.0, 0.0]  # the page is not named
+
+
+def test_a_phrase_is_found_only_where_its_words_stand_together(searcher: Searcher) -> None:
+    assert searcher.has_phrase("governed by Delaware law")
+    assert searcher.has_phrase("NINETY  days\nnotice")  # case and spacing aside
+    assert searcher.has_phrase("Cedar")  # a document's name
+    assert not searcher.has_phrase("Delaware notices")  # both words known, never together
+    assert not searcher.has_phrase("Delaware franchise")  # a word the index lacks
+    assert searcher.has_phrase("the")  # nothing to look up
+
+
+def test_answer_types_choose_among_a_contracts_passages_not_between_contracts(
+    searcher: Searcher,
+) -> None:
+    from dataclasses import replace
+
+    from retrieval.answer_types import AnswerTypes
+
+    asks = np.stack([unit(0, 0, 0, 0, 1), unit(0, 0, 0, 0, 0, 1)])
+    answers = np.stack([unit(1, 0, 0.3), unit(1, 0.3)])  # the termination, Delaware passages
+    types = AnswerTypes(("Termination", "Governing Law"), asks, answers, "legal")
+    question = unit(1, 0.2, 0, 0, 0.5)  # leans to Termination, but is closest to "widgets"
+    params = SearchParams(answer_type_weight=0.8)
+    plain = searcher.search("When?", question, k=3, params=params)
+    typed = searcher.search("When?", question, k=3, params=params, answer_types=types)
+    assert "terminate" not in plain[0].chunk.text
+    assert "terminate on ninety days" in typed[0].chunk.text
+    assert {h.chunk.doc_id for h in typed} == {h.chunk.doc_id for h in plain}
+    assert typed[0].score == pytest.approx(plain[0].score)  # the document's own best kept
+    # Types of another collection, or weighed 0, change nothing.
+    medical = replace(types, collection="medical")
+    unchanged = searcher.search("When?", question, k=3, params=params, answer_types=medical)
+    off = searcher.search(
+        "When?", question, k=3, params=SearchParams(answer_type_weight=0), answer_types=types
+    )
+    assert texts(unchanged) == texts(plain) == texts(off)
