@@ -312,6 +312,14 @@ def eval_group() -> None:
 @click.option(
     "--limit", type=click.IntRange(1, None), default=None, help="Use only the first N questions."
 )
+@click.option(
+    "--docs",
+    type=click.Choice(["all", "held-out", "training"]),
+    default="all",
+    show_default=True,
+    help="Only questions about the documents the learned parts never saw (held-out: "
+    "md5(doc_id) % 5 == 0), or only the others.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @handle_errors
@@ -322,6 +330,7 @@ def eval_retrieval(
     mode: str,
     collection: str | None,
     limit: int | None,
+    docs: str,
     as_json: bool,
 ) -> None:
     """Document recall@1/5/10, MRR@10 and passage recall@5 of the search."""
@@ -332,7 +341,14 @@ def eval_retrieval(
     from retrieval.types import IndexMissing
 
     services = services_of(ctx)
-    cases = retrieval_cases(qa_path, limit)
+    cases = retrieval_cases(qa_path)
+    if docs != "all":
+        from assistant.bootstrap import is_held_out
+
+        cases = [c for c in cases if is_held_out(c.doc_id) == (docs == "held-out")]
+    cases = cases[:limit] if limit else cases
+    if not cases:
+        raise InvalidInput(f"{qa_path}: no questions about {docs} documents")
     try:
         services.index.current()
     except IndexMissing as exc:
@@ -630,6 +646,51 @@ def guard_fit(
         write_corpus_questions(medical_qa, legal_qa)
     report = fit_and_write(services.embedder)
     click.echo(json.dumps(report) if as_json else json.dumps(report, indent=1))
+
+
+@main.group("retrieval")
+def retrieval_group() -> None:
+    """What the search learns from the labelled QA."""
+
+
+@retrieval_group.command("fit-answer-types")
+@click.option(
+    "--qa",
+    "qa_path",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Labelled QA (JSONL: question, doc_id, evidence_spans or answer_char_start/end).",
+)
+@click.option("--kind-field", default="category", show_default=True, help="Field naming the kind.")
+@click.option(
+    "--collection", default="legal", show_default=True, help="Documents the types apply to."
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write them (default: the shipped retrieval/data/answer_types.npz).",
+)
+@click.pass_context
+@handle_errors
+def retrieval_fit_answer_types(
+    ctx: click.Context, qa_path: Path, kind_field: str, collection: str, out: Path | None
+) -> None:
+    """Fit answer types from the QA's training documents over the index in service."""
+    from assistant.answer_types_fit import fit_and_write
+    from assistant.errors import IndexNotReady
+    from retrieval.answer_types import SHIPPED_ANSWER_TYPES
+    from retrieval.types import IndexMissing
+
+    services = services_of(ctx)
+    try:
+        version = services.index.current()
+    except IndexMissing as exc:
+        raise IndexNotReady(str(exc)) from exc
+    report = fit_and_write(
+        qa_path, kind_field, collection, version, services.embedder, out or SHIPPED_ANSWER_TYPES
+    )
+    click.echo(json.dumps(report, indent=1))
 
 
 # ---- the learning loop (runs in this process; the admin page queues the same work) ------------

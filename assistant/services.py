@@ -79,9 +79,12 @@ class Services:
 
     @lazy_part
     def index(self) -> IndexStore:
+        from retrieval.answer_types import AnswerTypes
         from retrieval.store import IndexStore
 
-        return IndexStore(self.settings.index_dir, self.embedder, self.settings.retrieval)
+        retrieval = self.settings.retrieval
+        types = AnswerTypes.load(retrieval.answer_types) if retrieval.answer_types else None
+        return IndexStore(self.settings.index_dir, self.embedder, retrieval, types)
 
     @lazy_part
     def llm(self) -> ServingLLM:
