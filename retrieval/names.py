@@ -10,6 +10,7 @@ whole becomes a candidate even when neither retriever proposed it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ LONG_WORD = 8
 # and another page's alias ("mucopolysaccharidosis type III" is an alias of the type IIIB
 # page), the page with that title comes first.
 ALIAS_WEIGHT = 0.8
+_BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 
 Tokenizer = Callable[[Sequence[str]], list[list[str]]]
 
@@ -34,6 +36,13 @@ def distinctive(alias: str, words: Sequence[str]) -> bool:
         return bool(words)
     looks_like_code = any(c.isdigit() for c in alias) or sum(c.isupper() for c in alias) >= 2
     return looks_like_code or len(alias) >= LONG_WORD
+
+
+def without_brackets(title: str) -> str:
+    """The title without its bracketed parts, which abbreviate or qualify it: a question
+    naming "Klippel-Trenaunay syndrome" names all of "Klippel-Trenaunay Syndrome (KTS)"."""
+    bare = " ".join(_BRACKETED.sub(" ", title).split())
+    return bare or title
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,8 @@ class DocumentNames:
         entries = [  # (name, its document, whether it is the title)
             (name, doc, position == 0)
             for doc, (title, others) in enumerate(zip(titles, aliases, strict=True))
-            for position, name in enumerate([title, *others])
+            for position, name in enumerate([without_brackets(title), title, *others])
+            if position != 1 or name != without_brackets(title)
         ]
         tokens = tokenize([name for name, _, _ in entries]) if entries else []
         words: list[frozenset[str]] = []
@@ -64,11 +74,13 @@ class DocumentNames:
         for (name, doc, is_title), name_tokens in zip(entries, tokens, strict=True):
             if is_title:
                 title_words.append(frozenset(name_tokens))
-            # A title always counts (search matched titles before aliases existed).
-            if is_title or distinctive(name, name_tokens):
+            # A title always counts (search matched titles before aliases existed), and so
+            # does the title with its bracketed part ("Klippel-Trenaunay Syndrome (KTS)").
+            whole_title = is_title or name == titles[doc]
+            if whole_title or distinctive(name, name_tokens):
                 words.append(frozenset(name_tokens))
                 name_doc.append(doc)
-                weight.append(1.0 if is_title else ALIAS_WEIGHT)
+                weight.append(1.0 if whole_title else ALIAS_WEIGHT)
         by_word: dict[str, list[int]] = {}
         for index, name_words in enumerate(words):
             for word in name_words:

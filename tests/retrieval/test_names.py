@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from retrieval.names import ALIAS_WEIGHT, DocumentNames, distinctive
+from retrieval.names import ALIAS_WEIGHT, DocumentNames, distinctive, without_brackets
 from retrieval.search import bm25_tokenize_words
 
 TITLES = ["Neuromyelitis optica", "Heroin", "Mucopolysaccharidosis type III"]
@@ -53,3 +53,15 @@ def test_named_documents_come_longest_name_first_and_are_capped() -> None:
     query = words("symptoms of spinocerebellar ataxia type 6")
     assert table.named(query, 5) == [1, 0, 2]
     assert table.named(query, 1) == [1]
+
+
+def test_a_title_is_named_whole_without_its_bracketed_part() -> None:
+    titles = ["Klippel-Trenaunay syndrome", "Klippel-Trenaunay Syndrome (KTS)"]
+    table = DocumentNames.build(titles, [(), ()], bm25_tokenize_words)
+    question = words("How is Klippel-Trenaunay syndrome treated?")
+    assert table.coverage(question, np.arange(2)).tolist() == [1.0, 1.0]
+    assert sorted(table.named(question, limit=5)) == [0, 1]
+    assert table.title_words[1] == frozenset(words("Klippel-Trenaunay Syndrome"))
+    # The full title, abbreviation included, still names it.
+    assert table.coverage(words("What is Klippel-Trenaunay syndrome (KTS)?"), np.arange(2))[1] == 1
+    assert without_brackets("(KTS)") == "(KTS)"  # nothing left: the title as it is
