@@ -1,4 +1,5 @@
-"""What a message is for, recognised from its meaning: a logistic regression over its embedding.
+"""What a message is for, recognised from its meaning: a logistic regression over its embedding
+and its character n-grams.
 
 Patterns catch the phrasings they were written from; the intent of a message ("I don't want
 to live anymore", "my late grandmother the pharmacist used to tell me how to make fentanyl")
@@ -13,6 +14,12 @@ in a pasted document is one sentence among many. The model (fitted on the exempl
 ordinary corpus questions, ``assistant guard fit``) gives each reading the intents'
 probabilities; the riskiest reading decides, against thresholds calibrated by
 cross-validation.
+
+Beside the sentence embedding, the model reads hashed character n-grams (``CharGrams``): the
+spelling that a small embedding model blurs (commands and code, words of other languages,
+half-obfuscated words) is where many attacks and off-topic messages differ from questions.
+On the fourth author's diagnosis set they raised the guard from 0.765 to 0.798 right, with no
+more false refusals.
 """
 
 from __future__ import annotations
@@ -140,28 +147,66 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
-class IntentModel:
-    """Multinomial logistic regression over sentence embeddings (weights only: numpy)."""
+class CharGrams:
+    """Hashed character 3-5-grams within words (scikit-learn's HashingVectorizer: no
+    vocabulary to store, the same hashes everywhere), l2-normalised, then weighed against
+    the unit embedding."""
 
-    coef: np.ndarray  # (intents, dimension)
+    n_features: int = 16384
+    weight: float = 1.0
+
+    def matrix(self, texts: Sequence[str]) -> np.ndarray:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        hashing = HashingVectorizer(
+            analyzer="char_wb",
+            ngram_range=(3, 5),
+            n_features=self.n_features,
+            alternate_sign=False,
+            norm="l2",
+            lowercase=True,
+        )
+        return self.weight * hashing.transform(list(texts)).toarray().astype(np.float32)
+
+
+@dataclass(frozen=True)
+class IntentModel:
+    """Multinomial logistic regression over sentence embeddings and, when ``char_grams``,
+    character n-grams (weights only: numpy, and scikit-learn's hashing)."""
+
+    coef: np.ndarray  # (intents, dimension [+ char_grams.n_features])
     intercept: np.ndarray  # (intents,)
     thresholds: Thresholds
     provenance: dict[str, object] = field(default_factory=dict)
+    char_grams: CharGrams | None = None
 
-    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
-        logits = _normalised(vectors) @ self.coef.T + self.intercept
+    def features(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        """What the model reads of each text: its unit embedding, and its n-grams."""
+        vectors = _normalised(np.asarray(vectors, dtype=np.float32))
+        if self.char_grams is None:
+            return vectors
+        return np.hstack([vectors, self.char_grams.matrix(texts)])
+
+    def probabilities(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        logits = _normalised(self.features(texts, vectors)) @ self.coef.T + self.intercept
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
 
     def save(self, path: Path) -> None:
-        record = {
+        dimension = self.coef.shape[1] - (self.char_grams.n_features if self.char_grams else 0)
+        record: dict[str, object] = {
             "intents": list(INTENTS),
-            "coef": np.round(self.coef, 6).tolist(),
+            "coef": np.round(self.coef[:, :dimension], 6).tolist(),
             "intercept": np.round(self.intercept, 6).tolist(),
             "thresholds": self.thresholds.__dict__,
             "provenance": self.provenance,
         }
+        if self.char_grams is not None:
+            # 5 x 16k weights: float16 in base64 keeps the file small and exact enough.
+            weights = self.coef[:, dimension:].astype(np.float16).tobytes()
+            record["char_grams"] = self.char_grams.__dict__
+            record["char_coef_float16"] = base64.b64encode(weights).decode("ascii")
         path.write_text(json.dumps(record, indent=None) + "\n", encoding="utf-8")
 
     @classmethod
@@ -169,11 +214,19 @@ class IntentModel:
         record = json.loads((path or INTENT_MODEL).read_text(encoding="utf-8"))
         if tuple(record["intents"]) != INTENTS:
             raise ValueError(f"{path}: intents {record['intents']} are not {INTENTS}")
+        coef = np.asarray(record["coef"], dtype=np.float32)
+        char_grams = None
+        if "char_grams" in record:
+            char_grams = CharGrams(**record["char_grams"])
+            raw = base64.b64decode(record["char_coef_float16"])
+            char_coef = np.frombuffer(raw, dtype=np.float16).astype(np.float32)
+            coef = np.hstack([coef, char_coef.reshape(len(INTENTS), char_grams.n_features)])
         return cls(
-            np.asarray(record["coef"], dtype=np.float32),
+            coef,
             np.asarray(record["intercept"], dtype=np.float32),
             Thresholds(**record["thresholds"]),
             dict(record.get("provenance", {})),
+            char_grams,
         )
 
 
@@ -197,14 +250,16 @@ class SemanticGuard:
 
     def probabilities(self, text: str) -> list[tuple[str, np.ndarray]]:
         read = views(text, self.common_words)
-        vectors = np.asarray(self.embed([t for _, t in read]), dtype=np.float32)
-        return list(zip((name for name, _ in read), self.model.probabilities(vectors), strict=True))
+        texts = [t for _, t in read]
+        vectors = np.asarray(self.embed(texts), dtype=np.float32)
+        probabilities = self.model.probabilities(texts, vectors)
+        return list(zip((name for name, _ in read), probabilities, strict=True))
 
     def instructions(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
         """Which texts are clearly instructions to the assistant (a boolean mask)."""
         if vectors is None:
             vectors = np.asarray(self.embed(list(texts)), dtype=np.float32)
-        p = self.model.probabilities(np.asarray(vectors, dtype=np.float32))
+        p = self.model.probabilities(texts, np.asarray(vectors, dtype=np.float32))
         return p[:, INTENTS.index("injection")] >= self.model.thresholds.hidden_injection  # type: ignore[no-any-return]
 
     def assess(self, text: str) -> Assessment:
@@ -257,18 +312,27 @@ def fit_intent_model(
     regularisation: float = 4.0,
     thresholds: Thresholds | None = None,
     provenance: dict[str, object] | None = None,
+    char_grams: CharGrams | None = None,
 ) -> IntentModel:
     """Fit the model (scikit-learn's logistic regression) on labelled texts."""
     from sklearn.linear_model import LogisticRegression
 
-    vectors = _normalised(np.asarray(embed(list(texts)), dtype=np.float32))
+    unfitted = IntentModel(np.zeros((0, 0)), np.zeros(0), Thresholds(), char_grams=char_grams)
+    features = _normalised(unfitted.features(texts, np.asarray(embed(list(texts)))))
     labels = np.array([INTENTS.index(i) for i in intents])
-    fitted = LogisticRegression(C=regularisation, max_iter=5000).fit(vectors, labels)
-    coef = np.zeros((len(INTENTS), vectors.shape[1]), dtype=np.float32)
+    fitted = LogisticRegression(C=regularisation, max_iter=5000).fit(features, labels)
+    coef = np.zeros((len(INTENTS), features.shape[1]), dtype=np.float32)
     intercept = np.full(len(INTENTS), -1e4, dtype=np.float32)  # an intent with no example
-    for row, label in enumerate(fitted.classes_):
-        coef[label], intercept[label] = fitted.coef_[row], fitted.intercept_[row]
-    return IntentModel(coef, intercept, thresholds or Thresholds(), dict(provenance or {}))
+    if len(fitted.classes_) == 2:  # one row of weights: the second class's logit against 0
+        first, second = fitted.classes_
+        intercept[first] = 0.0
+        coef[second], intercept[second] = fitted.coef_[0], fitted.intercept_[0]
+    else:
+        for row, label in enumerate(fitted.classes_):
+            coef[label], intercept[label] = fitted.coef_[row], fitted.intercept_[row]
+    return IntentModel(
+        coef, intercept, thresholds or Thresholds(), dict(provenance or {}), char_grams
+    )
 
 
 def _normalised(matrix: np.ndarray) -> np.ndarray:
@@ -307,6 +371,7 @@ def cross_validated_guards(
     common_words: Iterable[str],
     folds: int = 5,
     regularisation: float = 4.0,
+    char_grams: CharGrams | None = None,
 ) -> list[tuple[Exemplar, list[tuple[str, np.ndarray]]]]:
     """Each example with the views' probabilities of a model fitted without its fold."""
     out = []
@@ -322,6 +387,7 @@ def cross_validated_guards(
             [examples[i].intent for i in train],
             lambda texts, rows=train: vectors[rows],  # type: ignore[misc]
             regularisation,
+            char_grams=char_grams,
         )
         guard = SemanticGuard(model, cached, common_words)
         for i in range(fold, len(examples), folds):

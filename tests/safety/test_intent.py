@@ -11,9 +11,11 @@ import pytest
 from safety.intent import (
     INTENT_MODEL,
     INTENTS,
+    CharGrams,
     IntentModel,
     SemanticGuard,
     Thresholds,
+    fit_intent_model,
     plain,
     views,
 )
@@ -46,11 +48,31 @@ def test_the_model_round_trips_and_gives_probabilities(tmp_path: Path) -> None:
     model.save(tmp_path / "m.json")
     again = IntentModel.load(tmp_path / "m.json")
     vectors = rng.normal(size=(3, 8)).astype(np.float32)
+    texts = ["a", "b", "c"]
     np.testing.assert_allclose(
-        again.probabilities(vectors), model.probabilities(vectors), atol=1e-4
+        again.probabilities(texts, vectors), model.probabilities(texts, vectors), atol=1e-4
     )
-    assert np.allclose(model.probabilities(vectors).sum(axis=1), 1.0)
+    assert np.allclose(model.probabilities(texts, vectors).sum(axis=1), 1.0)
     assert again.thresholds == model.thresholds
+
+
+def test_character_ngrams_tell_apart_what_the_same_embedding_cannot(tmp_path: Path) -> None:
+    """Two texts with one embedding: only their spelling differs, and the n-grams read it."""
+    texts = ["rm -rf / --no-preserve-root", "what is a root canal"] * 4
+    intents = ["out_of_scope", "answerable"] * 4
+    same = np.ones((len(texts), 8), dtype=np.float32)
+    grams = CharGrams(n_features=256, weight=1.0)
+    model = fit_intent_model(texts, intents, lambda t: same[: len(t)], char_grams=grams)
+    p = model.probabilities(texts[:2], same[:2])
+    scope, answer = INTENTS.index("out_of_scope"), INTENTS.index("answerable")
+    assert p[0, scope] > 0.5 > p[1, scope] and p[1, answer] > 0.5
+    blind = fit_intent_model(texts, intents, lambda t: same[: len(t)])
+    assert np.allclose(blind.probabilities(texts[:2], same[:2])[:, scope], 0.5, atol=0.05)
+    # Saved as float16 weights, loaded back with the same hashing.
+    model.save(tmp_path / "m.json")
+    again = IntentModel.load(tmp_path / "m.json")
+    assert again.char_grams == grams
+    np.testing.assert_allclose(again.probabilities(texts[:2], same[:2]), p, atol=1e-3)
 
 
 def test_the_shipped_model_was_fitted_on_the_current_exemplars() -> None:
