@@ -26,16 +26,10 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from assistant.contract_questions import read_contract_question
+
 MIN_NAME_LETTERS = 4
 FUZZY_MATCH = 80  # rapidfuzz ratio at which an evidence word spells a question word
-# "In the <contract> between <party> and <party>: <question>", the corpus QA's layout (and
-# the one a follow-up about a contract is rewritten to).
-NAMED_CONTRACT = re.compile(
-    r"^\s*in the (?P<contract>[^:]{3,200}?) (?:between|involving|among|by and between) "
-    r"(?P<parties>[^:]{3,300}):",
-    re.IGNORECASE,
-)
-PARTY_SEPARATOR = re.compile(r"\s+and\s+|[;,]|\s*&\s*", re.IGNORECASE)
 # Words of a company's legal form: every contract has them, they tell no party apart
 # (shorter ones, "Inc", "LLC", "AG", are already left out by MIN_NAME_LETTERS).
 LEGAL_FORMS = frozenset("incorporated corp corporation company limited gmbh holdings group".split())
@@ -120,8 +114,8 @@ def unknown_parties(
 
     A party word one key away from a word of the evidence found ("STARAR" where the
     contract found writes STAAR) is that word mistyped, not another company."""
-    named = NAMED_CONTRACT.match(question)
-    if named is None:
+    named = read_contract_question(question)
+    if named is None or not named.parties:
         return []
     from rapidfuzz import process
     from rapidfuzz.distance import OSA
@@ -129,7 +123,7 @@ def unknown_parties(
     seen = {w for text in evidence_texts for w in re.findall(r"[a-z]+", text.lower())}
     seen = {w for w in seen if len(w) >= MIN_NAME_LETTERS}
     unknown: list[str] = []
-    for party in PARTY_SEPARATOR.split(named.group("parties")):
+    for party in named.parties:
         words = [
             w
             for w in re.findall(r"[a-z]+", party.lower())
@@ -152,8 +146,8 @@ def unknown_parties(
 def law_names(question: str) -> list[str]:
     """The titles of laws the question names, as phrases to look up (years left out: they
     are written in too many ways), and its acronyms."""
-    named = NAMED_CONTRACT.match(question)
-    text = question[named.end() :] if named else question  # parties: unknown_parties
+    named = read_contract_question(question)
+    text = named.ask if named and named.parties else question  # parties: unknown_parties
     names: list[str] = []
     for match in NAMED_LAW.finditer(text):
         words = re.findall(r"[A-Za-z'’-]+", match.group(0))

@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from assistant.contract_questions import read_contract_question
+
 # Words that point back to something said before; "it" and "the condition" before "they"
 # ("how do they treat it": they are the doctors).
 _SINGULAR_POINTER = re.compile(
@@ -26,7 +28,6 @@ _PLURAL_POINTER = re.compile(r"\b(?:they|them|these|those)\b", re.IGNORECASE)
 _POSSESSIVE = re.compile(
     r"\b(?:its|their)\s+([a-z][a-z -]*?)(?=[?.!,]|\s+(?:is|are|be|like)\b|$)", re.IGNORECASE
 )
-_CONTRACT_PREFIX = re.compile(r"^\s*(In the [^:?]{3,300}:)\s*", re.IGNORECASE)
 _WORD = re.compile(r"[a-z]+")
 # What questions ask about a subject; a question made only of these names no subject.
 _ASPECT_WORDS = frozenset(
@@ -62,7 +63,7 @@ class PastTurn:
 
 def needs_context(question: str) -> bool:
     """Whether the question points back or names no subject of its own."""
-    if _CONTRACT_PREFIX.match(question):
+    if read_contract_question(question) is not None:
         return False
     if _SINGULAR_POINTER.search(question) or _PLURAL_POINTER.search(question):
         return True
@@ -87,9 +88,9 @@ def resolve(question: str, history: Sequence[PastTurn], top_title: TopTitle | No
     if not history or not needs_context(question):
         return question
     previous = history[-1]
-    prefix = _CONTRACT_PREFIX.match(previous.question)
-    if prefix:  # a contract question: the follow-up asks about the same contract
-        return f"{prefix.group(1)} {question.strip()}"
+    contract = read_contract_question(previous.question)
+    if contract:  # a contract question: the follow-up asks about the same contract
+        return f"{contract.prefix} {question.strip()}"
     subject = subject_of(previous, top_title)
     if not subject:
         return question
