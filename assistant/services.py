@@ -86,6 +86,14 @@ class Services:
         types = AnswerTypes.load(retrieval.answer_types) if retrieval.answer_types else None
         return IndexStore(self.settings.index_dir, self.embedder, retrieval, types)
 
+    def queue_limit(self) -> int:
+        """Requests that may wait for the model. In the web server each holds one of its
+        threads while it waits (and one more generates): past ``web.reserved_threads`` they
+        would leave none for sign-in, pages and the health check (16 streaming clients once
+        kept /login from answering for 10 s), so more are refused at once instead."""
+        web = self.settings.web
+        return max(0, min(self.settings.llm.queue_size, web.threads - 1 - web.reserved_threads))
+
     @lazy_part
     def llm(self) -> ServingLLM:
         """The model the registry says is active, followed as it changes (hot swap)."""
@@ -115,7 +123,7 @@ class Services:
         # llama.cpp teams on the same cores). The 16-client load with a switch measured the
         # same either way (0.948 vs 0.952 of the raw rate; README, Serving figures).
         queue = Scheduler(
-            llm.queue_size, llm.queue_timeout_s, llm.retry_after_s, metrics.queue_wait.observe
+            self.queue_limit(), llm.queue_timeout_s, llm.retry_after_s, metrics.queue_wait.observe
         )
         serving = ServingLLM(
             lambda version: load_backend(self.settings, version, scheduler=queue),

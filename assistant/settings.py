@@ -442,6 +442,15 @@ class WebSettings(BaseModel):
         description="Password of the first admin. Empty: a random one, printed once at creation.",
     )
     threads: int = Field(default=8, ge=1, le=256, description="gunicorn threads.")
+    reserved_threads: int = Field(
+        default=2,
+        ge=0,
+        le=255,
+        description="Threads that answers waiting for the model may never take: each waiting "
+        "request holds a thread, so the model's queue admits at most threads - 1 - this many "
+        "(and at most llm.queue_size); one more gets a 503 with Retry-After at once, and "
+        "pages, sign-in and the health check always find a thread.",
+    )
     session_cookie_secure: bool = Field(
         default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
     )

@@ -458,13 +458,13 @@ def build_analyzer(spacy_model: str, domain_recognizers: bool = True) -> Any:
         IbanRecognizer,
         IpRecognizer,
         SpacyRecognizer,
-        UrlRecognizer,
         UsSsnRecognizer,
     )
     from presidio_analyzer.predefined_recognizers import (
         PhoneRecognizer as LibPhoneRecognizer,
     )
 
+    from safety.recognizers import bounded_url_recognizer
     from safety.recognizers import domain_recognizers as custom
 
     provider = NlpEngineProvider(
@@ -487,7 +487,7 @@ def build_analyzer(spacy_model: str, domain_recognizers: bool = True) -> Any:
             UsSsnRecognizer(),
             IbanRecognizer(),
             IpRecognizer(),
-            UrlRecognizer(),
+            bounded_url_recognizer(),
             LibPhoneRecognizer(),
             *custom(),
         ],

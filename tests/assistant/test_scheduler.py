@@ -87,3 +87,19 @@ def test_a_release_from_another_thread_frees_the_slot_once() -> None:
     _, again = scheduler.acquire()
     assert scheduler.busy
     again()
+
+
+def test_answers_waiting_for_the_model_never_take_the_web_servers_last_threads(
+    tmp_path,
+) -> None:
+    from assistant.services import Services
+    from assistant.settings import Settings
+
+    def limit(**web: int) -> int:
+        return Services(Settings(data_dir=tmp_path, web=web)).queue_limit()  # type: ignore[arg-type]
+
+    # 8 threads: one generates, 2 stay free for pages, sign-in and health: 5 may wait.
+    assert limit(threads=8) == 5
+    assert limit(threads=8, reserved_threads=0) == 7
+    assert limit(threads=3) == 0  # only the one generating; any other is refused at once
+    assert limit(threads=256) == 64  # llm.queue_size still caps it

@@ -27,9 +27,12 @@ def _seconds(recognizer: object, text: str) -> float:
     return time.perf_counter() - started
 
 
-@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
-def test_every_recognizer_grows_linearly(cls: type) -> None:
-    recognizer = cls()
+@pytest.mark.parametrize(
+    "make", [*CLASSES, recognizers.bounded_url_recognizer], ids=lambda c: c.__name__
+)
+def test_every_recognizer_grows_linearly(make: type) -> None:
+    recognizer = make()
+    cls = type(recognizer)
     for unit in UNITS:
         small = unit * (4000 // len(unit))
         large = unit * (16000 // len(unit))
