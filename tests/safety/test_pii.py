@@ -146,7 +146,7 @@ def test_question_checks() -> None:
 @pytest.mark.parametrize("unit", ["a.", "a.a.a.a.a ", "http://a.", ".com ", "a@b.", "Mr A. "])
 def test_the_whole_engine_reads_adversarial_text_in_bounded_time(shared_models, unit) -> None:
     """4,000 characters of one repeated separator: Presidio's URL pattern alone once took
-    2.8 s on "a." repeats, holding the engine's lock; the bound is 100 ms per KB."""
+    2.8 s on "a." repeats, holding the engine's lock; the bound is 250 ms per KB."""
     import time
 
     scrubber = shared_models.scrubber
@@ -154,4 +154,4 @@ def test_the_whole_engine_reads_adversarial_text_in_bounded_time(shared_models, 
     scrubber.scrub("warm up, Dana Okafor")
     started = time.perf_counter()
     scrubber.scrub(text)
-    assert time.perf_counter() - started < 0.4, unit
+    assert time.perf_counter() - started < 1.0, unit
