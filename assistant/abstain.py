@@ -5,8 +5,9 @@ corpus it returns the nearest other thing, and a small model answers from it. Th
 sign is a name: a question word that the corpus does not know (even read as a misspelling
 of a word it knows), that is not an everyday word of the language, and that no evidence
 sentence or title spells closely, names a subject the sources do not have. Such a question
-is declined before any generation. Subjects named only with everyday words ("the EU AI Act")
-pass this check; the trained model declines those itself, and its decline is kept.
+is declined before any generation. Subjects named only with everyday words ("a heart pump
+for people who cannot tolerate CPAP") pass this check; the trained model declines those
+itself, and its decline is kept.
 
 A contract question that names its parties ("In the Services Agreement between Silverpine
 Payroll Solutions, Inc. and Orchard Hill School District: ...") names them as the contract
