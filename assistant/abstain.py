@@ -75,6 +75,11 @@ class SubjectCheck:
     unknown_names: tuple[str, ...]  # the question's words no source knows
 
 
+def evidence_words(evidence_texts: Sequence[str]) -> set[str]:
+    """The lower-case words of the evidence (and its titles)."""
+    return {w for text in evidence_texts for w in re.findall(r"[a-z]+", text.lower())}
+
+
 def unknown_names(
     question: str,
     corpus_unknown: Callable[[str], Sequence[str]],
@@ -93,7 +98,7 @@ def unknown_names(
         return []
     from rapidfuzz.distance import OSA
 
-    seen = {w for text in evidence_texts for w in re.findall(r"[a-z]+", text.lower())}
+    seen = evidence_words(evidence_texts)
     names = []
     for word in candidates:
         spelled = process.extractOne(word, seen, scorer=fuzz.ratio, score_cutoff=FUZZY_MATCH)
@@ -121,8 +126,7 @@ def unknown_parties(
     from rapidfuzz import process
     from rapidfuzz.distance import OSA
 
-    seen = {w for text in evidence_texts for w in re.findall(r"[a-z]+", text.lower())}
-    seen = {w for w in seen if len(w) >= MIN_NAME_LETTERS}
+    seen: set[str] | None = None  # read only when a party is not written as it is
     unknown: list[str] = []
     for party in named.parties:
         words = [
@@ -132,11 +136,14 @@ def unknown_parties(
         ]
         if not words:
             continue  # "Orchard Hill School District": nothing to tell it apart
+        missing = list(unknown_as_written(" ".join(words)))
+        if missing and seen is None:
+            seen = {w for w in evidence_words(evidence_texts) if len(w) >= MIN_NAME_LETTERS}
         missing = [
             w
-            for w in unknown_as_written(" ".join(words))
+            for w in missing
             if len(w) <= MIN_NAME_LETTERS
-            or process.extractOne(w, seen, scorer=OSA.distance, score_cutoff=1) is None
+            or process.extractOne(w, seen or (), scorer=OSA.distance, score_cutoff=1) is None
         ]
         if not missing:
             return []  # a party's name the corpus has written: the contract may be there

@@ -12,7 +12,7 @@ import numpy as np
 
 from assistant.bootstrap import is_held_out
 from assistant.errors import InvalidInput
-from assistant.evaluation import read_jsonl
+from assistant.evaluation import answer_spans, read_jsonl
 from retrieval.answer_types import LabelledAnswer, fit_answer_types, overlapping
 from retrieval.embedding import Embedder
 from retrieval.store import IndexVersion
@@ -35,9 +35,7 @@ def labelled_answers(
         if is_held_out(doc_id):
             counts["held_out"] += 1
             continue
-        spans = [(int(s["start"]), int(s["end"])) for s in record.get("evidence_spans") or []]
-        if "answer_char_start" in record:
-            spans.append((int(record["answer_char_start"]), int(record["answer_char_end"])))
+        spans = answer_spans(record)
         doc = first_chunk.get(doc_id)
         if doc is None or not spans:
             counts["no_passage"] += 1

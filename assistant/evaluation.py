@@ -51,21 +51,27 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield record
 
 
+def answer_spans(record: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    """Where a QA record's answer stands in its document: the answer span (MedQuAD) and the
+    evidence spans (CUAD)."""
+    spans: list[tuple[int, int]] = []
+    if isinstance(record.get("answer_char_start"), int) and isinstance(
+        record.get("answer_char_end"), int
+    ):
+        spans.append((record["answer_char_start"], record["answer_char_end"]))
+    for span in record.get("evidence_spans") or []:
+        if isinstance(span, dict) and {"start", "end"} <= span.keys():
+            spans.append((int(span["start"]), int(span["end"])))
+    return tuple(spans)
+
+
 def retrieval_cases(path: Path, limit: int | None = None) -> list[RetrievalCase]:
     cases = []
     for record in read_jsonl(path):
         question, doc_id = record.get("question"), record.get("doc_id")
         if not isinstance(question, str) or not isinstance(doc_id, str):
             raise InvalidInput(f"{path}: every record needs string 'question' and 'doc_id'")
-        spans: list[tuple[int, int]] = []
-        if isinstance(record.get("answer_char_start"), int) and isinstance(
-            record.get("answer_char_end"), int
-        ):
-            spans.append((record["answer_char_start"], record["answer_char_end"]))
-        for span in record.get("evidence_spans") or []:
-            if isinstance(span, dict) and {"start", "end"} <= span.keys():
-                spans.append((int(span["start"]), int(span["end"])))
-        cases.append(RetrievalCase(question, doc_id, tuple(spans)))
+        cases.append(RetrievalCase(question, doc_id, answer_spans(record)))
         if limit and len(cases) >= limit:
             break
     if not cases:

@@ -42,24 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from serving import free_port, http_stream, log, questions_for  # noqa: E402
+from serving import free_port, http_stream, log, questions_for, start_server  # noqa: E402
 
 PROBE_INTERVAL_S = 0.25
 CORRECTION_INTERVAL_S = 5.0
 RETRY_S = 2.0  # what the server's Retry-After says (llm.retry_after_s)
 PASSWORD = "load-benchmark-password-1"
-
-
-def start_server(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "assistant.cli", "serve", "--no-worker", "--no-ingest"]
-    with log_path.open("wb") as handle:
-        return subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=str(ROOT),
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def quantiles(values: list[float]) -> dict[str, float | None]:

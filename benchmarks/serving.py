@@ -210,16 +210,24 @@ def histogram_quantile(metrics_text: str, name: str, q: float) -> float | None:
     return None
 
 
-def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """The product (web only, no worker, no ingest) on a loopback port."""
+def start_server(
+    port: int, env: dict[str, str], log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """The product (web only, no worker, no ingest) on a loopback port; its output goes to
+    ``log_path`` (or nowhere)."""
     command = [sys.executable, "-m", "assistant.cli", "serve", "--no-worker", "--no-ingest"]
-    return subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=str(ROOT),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    output = log_path.open("wb") if log_path is not None else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=str(ROOT),
+            stdout=output,
+            stderr=subprocess.STDOUT if log_path is not None else subprocess.DEVNULL,
+        )
+    finally:
+        if log_path is not None:
+            output.close()  # type: ignore[union-attr]  # the child keeps its own copy
 
 
 def queue_wait_p95(metrics_text: str) -> dict[str, float | None]:

@@ -27,12 +27,14 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import functools
 import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -156,17 +158,23 @@ class CharGrams:
     weight: float = 1.0
 
     def matrix(self, texts: Sequence[str]) -> np.ndarray:
-        from sklearn.feature_extraction.text import HashingVectorizer
-
-        hashing = HashingVectorizer(
-            analyzer="char_wb",
-            ngram_range=(3, 5),
-            n_features=self.n_features,
-            alternate_sign=False,
-            norm="l2",
-            lowercase=True,
-        )
+        hashing = _hashing_vectorizer(self.n_features)
         return self.weight * hashing.transform(list(texts)).toarray().astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _hashing_vectorizer(n_features: int) -> Any:
+    """Stateless, so built once per size rather than on every message the guard reads."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(
+        analyzer="char_wb",
+        ngram_range=(3, 5),
+        n_features=n_features,
+        alternate_sign=False,
+        norm="l2",
+        lowercase=True,
+    )
 
 
 @dataclass(frozen=True)
