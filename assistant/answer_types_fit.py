@@ -29,9 +29,15 @@ def labelled_answers(
     counts = {"read": 0, "held_out": 0, "no_passage": 0}
     for record in read_jsonl(qa_path):
         counts["read"] += 1
-        doc_id, kind = record.get("doc_id"), record.get(kind_field)
-        if not isinstance(doc_id, str) or not isinstance(kind, str):
-            raise InvalidInput(f"{qa_path}: every record needs 'doc_id' and '{kind_field}'")
+        doc_id, kind, question = (
+            record.get("doc_id"),
+            record.get(kind_field),
+            record.get("question"),
+        )
+        if not (isinstance(doc_id, str) and isinstance(kind, str) and isinstance(question, str)):
+            raise InvalidInput(
+                f"{qa_path}: every record needs string 'question', 'doc_id' and '{kind_field}'"
+            )
         if is_held_out(doc_id):
             counts["held_out"] += 1
             continue
@@ -46,7 +52,7 @@ def labelled_answers(
         if not hit:
             counts["no_passage"] += 1
             continue
-        kept.append((kind, str(record["question"]), doc, [first + i for i in hit]))
+        kept.append((kind, question, doc, [first + i for i in hit]))
     questions = embedder.encode([question for _, question, _, _ in kept])
     titles = version.title_vectors
     labelled = [

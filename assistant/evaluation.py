@@ -61,7 +61,10 @@ def answer_spans(record: dict[str, Any]) -> tuple[tuple[int, int], ...]:
         spans.append((record["answer_char_start"], record["answer_char_end"]))
     for span in record.get("evidence_spans") or []:
         if isinstance(span, dict) and {"start", "end"} <= span.keys():
-            spans.append((int(span["start"]), int(span["end"])))
+            try:
+                spans.append((int(span["start"]), int(span["end"])))
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput(f"an evidence span needs integer start and end: {span}") from exc
     return tuple(spans)
 
 

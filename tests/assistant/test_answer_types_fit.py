@@ -89,3 +89,26 @@ def test_a_file_with_no_answer_in_the_index_is_refused(tmp_path: Path, indexed_s
             indexed_services.embedder,
             tmp_path / "t.npz",
         )
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"doc_id": CONTRACT, "category": "Parties", "evidence_spans": [{"start": 0, "end": 5}]},
+        {**ROWS[0], "evidence_spans": [{"start": "the top", "end": 5}]},
+    ],
+    ids=["no question", "a span that is not a number"],
+)
+def test_a_malformed_record_is_refused_with_a_message(
+    tmp_path: Path, indexed_services, row: dict[str, object]
+) -> None:
+    with pytest.raises(InvalidInput):
+        fit_and_write(
+            write_qa(tmp_path / "qa.jsonl", [row]),
+            "category",
+            "legal",
+            indexed_services.index.current(),
+            indexed_services.embedder,
+            tmp_path / "t.npz",
+        )
+    assert not (tmp_path / "t.npz").exists()
