@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -58,6 +59,10 @@ class AnswerCache(Protocol):
         model_version: str,
     ) -> None: ...
 
+    def forget(self, questions: Sequence[str]) -> int:
+        """Delete the entries of these questions (any collection, any version); how many."""
+        ...
+
 
 class DatabaseCache:
     """Entries in the ``answer_cache`` table (the default: no server needed)."""
@@ -87,6 +92,21 @@ class DatabaseCache:
                 )
             )
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def forget(self, questions: Sequence[str]) -> int:
+        from sqlalchemy import delete
+
+        wanted = sorted({normalise_for_cache(q) for q in questions})
+        removed = 0
+        with self.db.session() as session:
+            for start in range(0, len(wanted), 500):  # bound the size of one IN list
+                result = session.execute(
+                    delete(models.AnswerCacheEntry).where(
+                        models.AnswerCacheEntry.question.in_(wanted[start : start + 500])
+                    )
+                )
+                removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return removed
 
     def get(self, key: str) -> CachedAnswer | None:
         with self.db.session() as session:
@@ -174,7 +194,28 @@ class RedisCache:
         index_version: str,
         model_version: str,
     ) -> None:
-        self._redis.set(self.prefix + key, json.dumps(asdict(answer)), ex=self.ttl_s, nx=True)
+        entry = self.prefix + key
+        by_question = self._question_set(question)
+        pipe = self._redis.pipeline()
+        pipe.set(entry, json.dumps(asdict(answer)), ex=self.ttl_s, nx=True)
+        # The keys of each question, so that a removed account's answers can be found.
+        pipe.sadd(by_question, entry)
+        pipe.expire(by_question, self.ttl_s)
+        pipe.execute()
+
+    def forget(self, questions: Sequence[str]) -> int:
+        removed = 0
+        for question in {normalise_for_cache(q) for q in questions}:
+            by_question = self._question_set(question)
+            entries = list(self._redis.smembers(by_question))
+            if entries:
+                removed += int(self._redis.delete(*entries))
+            self._redis.delete(by_question)
+        return removed
+
+    def _question_set(self, question: str) -> str:
+        digest = hashlib.sha256(normalise_for_cache(question).encode("utf-8")).hexdigest()
+        return f"{self.prefix}question:{digest}"
 
 
 def _best_score(sources: list[Any]) -> float | None:

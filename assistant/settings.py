@@ -451,6 +451,13 @@ class WebSettings(BaseModel):
         "(and at most llm.queue_size); one more gets a 503 with Retry-After at once, and "
         "pages, sign-in and the health check always find a thread.",
     )
+    stream_write_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="An answer stream whose client has not taken a write for this long is "
+        "closed (its generation stops): a client that stops reading cannot hold a thread.",
+    )
     session_cookie_secure: bool = Field(
         default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
     )

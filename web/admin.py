@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from assistant import audit, control
+from assistant.accounts import remove_account
 from assistant.errors import AssistantError, InvalidInput
 from assistant.storage.models import (
     Document,
@@ -242,6 +243,23 @@ def update_user(user_id: int) -> Response:
         return _back("admin.users", e)
     state = "active" if account.is_active else "disabled"
     flash(f"{account.email}: {account.role}, {state}.")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/delete")
+@role_required(Role.ADMIN)
+def delete_user(user_id: int) -> Response:
+    """Remove an account and everything it wrote (assistant/accounts.py)."""
+    try:
+        removed = remove_account(services().db, user_id, current_user_id(), services().answer_cache)
+    except AssistantError as e:
+        return _back("admin.users", e)
+    flash(
+        f"Account {user_id} deleted with {removed.conversations} conversation(s) and "
+        f"{removed.feedback} feedback item(s)."
+    )
+    if user_id == current_user_id():
+        return redirect(url_for("auth.login"))
     return redirect(url_for("admin.users"))
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from assistant import control
 from assistant import jobs as job_rows
+from assistant.accounts import remove_account
 from assistant.chat import StreamEvent
 from assistant.errors import InvalidInput
 from assistant.storage.models import Role
@@ -40,12 +41,15 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Methods with a body: only JSON, so a cross-site form cannot send them. DELETE carries no
+# body and is never a "simple" request: a browser asks the server's leave first (CORS
+# preflight), which this app never grants.
+BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 @bp.before_request
 def require_json() -> None:
-    if request.method in UNSAFE_METHODS and not request.is_json:
+    if request.method in BODY_METHODS and not request.is_json:
         abort(415, "Send a JSON body with Content-Type: application/json.")
 
 
@@ -252,6 +256,13 @@ def update_user(user_id: int) -> Response:
     return jsonify(to_json(account))
 
 
+@bp.delete("/admin/users/<int:user_id>")
+@role_required(Role.ADMIN)
+def delete_user(user_id: int) -> Response:
+    removed = remove_account(services().db, user_id, current_user_id(), services().answer_cache)
+    return jsonify(to_json(removed))
+
+
 @bp.get("/admin/audit")
 @role_required(Role.ADMIN)
 def audit_log() -> Response:
@@ -279,6 +290,23 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
             "is_active": {"type": "boolean"},
             "created_at": {"type": ["string", "null"], "format": "date-time"},
             "conversations": {"type": "integer"},
+        },
+    },
+    "RemovedAccount": {
+        "type": "object",
+        "description": "What went with the account; its content is gone.",
+        "required": ["user_id", "conversations", "messages", "feedback"],
+        "properties": {
+            name: {"type": "integer"}
+            for name in (
+                "user_id",
+                "conversations",
+                "messages",
+                "feedback",
+                "review_items",
+                "api_tokens",
+                "cached_answers",
+            )
         },
     },
     "AccountChange": {
@@ -438,7 +466,16 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "200": json_response(ref("Account"), "Changed"),
                 **errors(400, 401, 403, 404, 409, 415),
             },
-        }
+        },
+        "delete": {
+            "summary": "Remove an account with its conversations, feedback, tokens and cached "
+            "answers (admin); the last active admin stays",
+            "parameters": [_ID],
+            "responses": {
+                "200": json_response(ref("RemovedAccount"), "Removed"),
+                **errors(401, 403, 404, 409),
+            },
+        },
     },
     "/api/admin/audit": {
         "get": {

@@ -30,7 +30,8 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
 from assistant import audit
-from assistant.errors import InvalidInput
+from assistant.accounts import remove_account
+from assistant.errors import AssistantError, InvalidInput
 from assistant.storage.models import Role
 from assistant.users import (
     MAX_PASSWORD_CHARS,
@@ -39,6 +40,7 @@ from assistant.users import (
     end_sessions,
     get_user,
     normalize_email,
+    verify_password,
 )
 from web.common import services
 from web.errors import wants_json
@@ -231,3 +233,32 @@ def password() -> Any:
     with services().db.session() as s:
         audit.record(s, current_user_id(), "auth.password", target=f"user:{current_user_id()}")
     return render_template("password.html", form=PasswordForm(), done=True)
+
+
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField(
+        "Your password", validators=[InputRequired(), Length(max=MAX_PASSWORD_CHARS)]
+    )
+
+
+@bp.route("/account/delete", methods=["GET", "POST"])
+def delete_account() -> Any:
+    """Remove one's own account with its conversations and feedback (asks for the password:
+    a session left open on a shared computer must not be enough)."""
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    form = DeleteAccountForm()
+    if not form.validate_on_submit():
+        error = "Enter your password." if request.method == "POST" else None
+        return render_template("delete_account.html", form=form, error=error)
+    user = get_user(services().db, current_user_id())
+    if user is None or not verify_password(user.password_hash, form.password.data or ""):
+        error = "The password is not right."
+        return render_template("delete_account.html", form=form, error=error), 400
+    try:
+        remove_account(services().db, user.id, user.id, services().answer_cache)
+    except AssistantError as exc:  # the last admin
+        return render_template("delete_account.html", form=form, error=str(exc)), exc.http_status
+    logout_user()
+    session.clear()
+    return render_template("delete_account.html", form=None, done=True)

@@ -6,18 +6,17 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context
+from flask import Blueprint, Response, jsonify, render_template, request
 
 from assistant.chat import StreamEvent, Turn
 from assistant.errors import AssistantError, InvalidInput
 from web.auth import current_user_id, role_required
 from web.common import ask_args, feedback_args, json_body, services, sse, to_json
+from web.streaming import event_stream
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("chat", __name__)
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _page(conversation_id: int | None) -> str:
@@ -54,9 +53,7 @@ def conversation(conversation_id: int) -> str:
 def ask() -> Response:
     # start_turn validates and stores the question first, so bad input is a 4xx, not a stream.
     turn = services().chat.start_turn(current_user_id(), **ask_args(json_body()))
-    return Response(
-        stream_with_context(_events(turn)), mimetype="text/event-stream", headers=SSE_HEADERS
-    )
+    return event_stream(_events(turn), services().settings.web.stream_write_timeout_s)
 
 
 def _events(turn: Turn) -> Iterator[str]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request, stream_with_context
+from flask import Blueprint, Response, g, jsonify, request
 
 from assistant import registry
 from assistant.chat import StreamEvent, Turn
@@ -24,12 +24,12 @@ from assistant.tokens import verify_token
 from safety.guards import normalise_question
 from web.common import services
 from web.errors import error_response
+from web.streaming import event_stream
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("openai_api", __name__, url_prefix="/v1")
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 MAX_MESSAGES = 100
 MAX_HISTORY_TURNS = 6  # earlier user turns read to resolve a follow-up
 MAX_EARLIER_CHARS = 2000  # of each earlier question
@@ -118,10 +118,8 @@ def chat_completions() -> Response:
     )
     completion_id = f"chatcmpl-{turn.user_message_id}"
     if stream:
-        return Response(
-            stream_with_context(_chunks(turn, completion_id)),
-            mimetype="text/event-stream",
-            headers=SSE_HEADERS,
+        return event_stream(
+            _chunks(turn, completion_id), services().settings.web.stream_write_timeout_s
         )
     return _complete(turn, completion_id)
 

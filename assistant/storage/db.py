@@ -23,6 +23,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows are overwritten, not left in free pages: a removed account's questions
+    # must not be readable from a copy of the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -57,6 +60,15 @@ class Database:
             raise
         finally:
             session.close()
+
+    def flush_deleted(self) -> None:
+        """After an erasure: SQLite's write-ahead log still holds the old pages of the deleted
+        rows until a checkpoint; copy it into the (zeroed) file and truncate it. Other
+        databases reclaim dead rows with their own vacuum."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (safe to run again)."""

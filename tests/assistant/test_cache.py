@@ -91,6 +91,22 @@ def test_redis_cache_round_trip(redis_url: str) -> None:
     cache._redis.delete("test:answer:k")
 
 
+@pytest.mark.redis
+def test_redis_cache_forgets_a_question_in_every_collection(redis_url: str) -> None:
+    cache = RedisCache(redis_url, ttl_s=60, prefix="test:forget:")
+    for key in cache._redis.scan_iter("test:forget:*"):
+        cache._redis.delete(key)
+    for key, question in (("a", "what is asthma"), ("b", "what is asthma"), ("c", "what is copd")):
+        cache.put(
+            key, ENTRY, question=question, collection=key, index_version="v", model_version="m"
+        )
+    assert cache.forget(["What is ASTHMA?"]) == 2
+    assert cache.get("a") is None and cache.get("b") is None and cache.get("c") == ENTRY
+    assert cache.forget(["What is asthma?"]) == 0
+    for key in cache._redis.scan_iter("test:forget:*"):
+        cache._redis.delete(key)
+
+
 @pytest.mark.slow
 def test_a_cached_answer_is_served_without_the_model(indexed_services) -> None:
     pipeline = indexed_services.pipeline

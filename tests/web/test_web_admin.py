@@ -320,3 +320,38 @@ def test_an_admin_deletes_a_document(client_for, db) -> None:  # type: ignore[no
     with db.session() as s:
         assert s.scalars(select(Document).where(Document.doc_id == "medical/gone")).first() is None
     assert client.get("/admin/corpus/documents/medical/gone").status_code == 404
+
+
+def test_an_admin_deletes_an_account_and_its_token_stops_working(
+    client_for, accounts, store_turn, db
+) -> None:  # type: ignore[no-untyped-def]
+    from assistant.tokens import create_token
+
+    user, other = accounts["user"], accounts["other"]
+    store_turn(user.id)
+    token, _ = create_token(db, user.email, "script")
+    signed_in = client_for("user")
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert signed_in.get("/v1/models", headers=bearer).status_code == 200
+    admin = client_for("admin")
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert f'action="/admin/users/{user.id}/delete"' in page and "data-confirm" in page
+
+    removed = admin.delete(f"/api/admin/users/{user.id}")
+    assert removed.status_code == 200, removed.get_json()
+    assert removed.get_json()["conversations"] == 1 and removed.get_json()["api_tokens"] == 1
+    assert signed_in.get("/api/conversations").status_code == 401
+    assert signed_in.get("/v1/models", headers=bearer).status_code == 401
+    assert admin.delete(f"/api/admin/users/{user.id}").status_code == 404
+
+    # The page's form does the same; the last admin stays.
+    assert admin.post(f"/admin/users/{other.id}/delete").status_code == 302
+    last = admin.delete(f"/api/admin/users/{accounts['admin'].id}")
+    assert last.status_code == 409 and last.get_json()["error"] == "conflict"
+    with db.session() as s:
+        assert {u.email for u in s.scalars(select(User))} == {
+            accounts["admin"].email,
+            accounts["reviewer"].email,
+        }
+        deleted = s.scalars(select(AuditEntry).where(AuditEntry.action == "user.delete")).all()
+        assert sorted(e.target for e in deleted) == sorted([f"user:{user.id}", f"user:{other.id}"])

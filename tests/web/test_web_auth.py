@@ -1,10 +1,11 @@
-"""Signing in and out, CSRF, redirects and the login throttle."""
+"""Signing in and out, CSRF, redirects, the login throttle, and one's own account."""
 
 from __future__ import annotations
 
 from flask import Flask
+from sqlalchemy import select
 
-from assistant.storage.models import AuditEntry
+from assistant.storage.models import AuditEntry, Conversation, User
 
 
 def test_login_page_has_a_csrf_protected_form(csrf_app: Flask) -> None:
@@ -162,3 +163,34 @@ def test_a_role_change_ends_the_sessions_of_the_old_role(app, accounts, client_f
     changed = admin.patch(f"/api/admin/users/{accounts['reviewer'].id}", json={"role": "user"})
     assert changed.status_code == 200, changed.get_json()
     assert reviewer.get("/api/review").status_code == 401
+
+
+def test_a_user_deletes_their_account_with_their_password(app, accounts, store_turn, db) -> None:  # type: ignore[no-untyped-def]
+    from tests.web.conftest import login
+
+    user = accounts["user"]
+    store_turn(user.id)
+    here, elsewhere = login(app.test_client(), user), login(app.test_client(), user)
+    assert b"Delete my account" in here.get("/account/delete").data
+    wrong = here.post("/account/delete", data={"password": "not-my-password"})
+    assert wrong.status_code == 400 and b"not right" in wrong.data
+    assert here.get("/api/conversations").get_json()["conversations"]  # nothing went
+
+    done = here.post("/account/delete", data={"password": user.password})
+    assert done.status_code == 200 and b"Your account is deleted" in done.data
+    assert here.get("/api/conversations").status_code == 401
+    assert elsewhere.get("/api/conversations").status_code == 401  # every session ended
+    with db.session() as s:
+        assert s.get(User, user.id) is None
+        assert s.scalars(select(Conversation).where(Conversation.user_id == user.id)).all() == []
+    again = app.test_client().post("/login", data={"email": user.email, "password": user.password})
+    assert again.status_code == 200 and b"Wrong email or password" in again.data
+
+
+def test_the_last_admin_cannot_delete_their_own_account(app, accounts) -> None:  # type: ignore[no-untyped-def]
+    from tests.web.conftest import login
+
+    admin = login(app.test_client(), accounts["admin"])
+    refused = admin.post("/account/delete", data={"password": accounts["admin"].password})
+    assert refused.status_code == 409 and b"last active admin" in refused.data
+    assert admin.get("/api/admin/users").status_code == 200  # still signed in

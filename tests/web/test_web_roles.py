@@ -68,6 +68,8 @@ ROUTES = [
     Route("POST", "/logout", (302, 302, 302, 302)),
     Route("GET", "/account/password", (302, 200, 200, 200)),
     Route("POST", "/account/password", (302, 400, 400, 400), form={"current": "x", "new": "y"}),
+    Route("GET", "/account/delete", (302, 200, 200, 200)),
+    Route("POST", "/account/delete", (302, 400, 400, 400), form={"password": "wrong"}),
     Route("GET", "/", (302, 200, 200, 200)),
     Route(
         "GET",
@@ -108,6 +110,7 @@ ROUTES = [
     Route("GET", "/admin/quality", (302, 403, 403, 200)),
     Route("GET", "/admin/users", (302, 403, 403, 200)),
     Route("POST", f"/admin/users/{MISSING}", (302, 403, 403, 302), form={"role": "user"}),
+    Route("POST", f"/admin/users/{MISSING}/delete", (302, 403, 403, 302)),
     Route("GET", "/admin/audit", (302, 403, 403, 200)),
     Route("GET", "/api/admin/documents", (401, 403, 403, 200)),
     Route("GET", "/api/admin/documents/no/such/doc", (401, 403, 403, 404)),
@@ -116,6 +119,7 @@ ROUTES = [
     Route("GET", "/api/admin/quality", (401, 403, 403, 200)),
     Route("GET", "/api/admin/users", (401, 403, 403, 200)),
     Route("PATCH", f"/api/admin/users/{MISSING}", (401, 403, 403, 404), json={"role": "user"}),
+    Route("DELETE", f"/api/admin/users/{MISSING}", (401, 403, 403, 404)),
     Route("GET", "/api/admin/audit", (401, 403, 403, 200)),
     Route("GET", "/openapi.json", (200, 200, 200, 200)),
     # The learning loop's control room: admins only. Bad input so that nothing starts, but

@@ -1,6 +1,15 @@
 // The control room: keep the jobs table live while a job is queued or running.
 "use strict";
 
+// Forms that cannot be undone (deleting an account) ask first.
+document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+  form.addEventListener("submit", function (event) {
+    if (!window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
+});
+
 (function () {
   const table = document.getElementById("jobs");
   if (!table) {
