@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, Delete, delete, func, select
 from sqlalchemy.orm import Session
 
 from assistant import audit
@@ -116,9 +117,10 @@ def _delete_rows(s: Session, user_id: int) -> dict[str, int]:
     return counts
 
 
-def _delete(s: Session, statement: object) -> int:
-    result = s.execute(statement.execution_options(synchronize_session=False))  # type: ignore[attr-defined]
-    return int(result.rowcount or 0)
+def _delete(s: Session, statement: Delete) -> int:
+    result = s.execute(statement.execution_options(synchronize_session=False))
+    # A DELETE's result is a CursorResult, which has the row count.
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def _forget_answers(cache: AnswerCache | None, questions: list[str]) -> int:
