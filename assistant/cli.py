@@ -53,9 +53,11 @@ def services_of(ctx: click.Context) -> Services:
 @click.pass_context
 @handle_errors
 def init_db(ctx: click.Context) -> None:
-    """Create or upgrade the database schema (safe to run again)."""
+    """Create or upgrade the database schema and make the first admin (safe to run again)."""
+    from assistant.provision import announce_admin_password, provision
+
     services = services_of(ctx)
-    services.db.upgrade()
+    announce_admin_password(services, provision(services))
     click.echo(f"database ready: {services.db.engine.url.render_as_string(hide_password=True)}")
 
 
@@ -204,9 +206,12 @@ def _citation_json(c: Any) -> dict[str, Any]:
 @handle_errors
 def worker(ctx: click.Context, beat: bool) -> None:
     """Run a Celery worker (with the scheduler, by default)."""
+    from assistant.provision import require_schema
     from web import create_app
 
-    app = create_app(services=services_of(ctx))
+    services = services_of(ctx)
+    require_schema(services)  # the worker uses the schema; `init-db` or `serve` owns it
+    app = create_app(services=services)
     celery_app = app.extensions["celery"]
     concurrency = ctx.obj.settings.broker.worker_concurrency
     argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}"]
@@ -237,7 +242,7 @@ def serve(
 ) -> None:
     """Run the whole product on this machine: web server, worker and scheduler."""
     from assistant.corpus import default_corpus_paths
-    from assistant.users import ensure_admin
+    from assistant.provision import provision
     from retrieval.store import current_version_name
     from web.server import run_server
 
@@ -247,8 +252,7 @@ def serve(
         settings.web.host = host
     if port:
         settings.web.port = port
-    services.db.upgrade()
-    password = ensure_admin(services.db, settings.web.admin_email, settings.web.admin_password)
+    password = provision(services)
     # The shipped grounded model is merged and registered now, not on the first question.
     services.ensure_shipped_model()
     if with_ingest and current_version_name(settings.index_dir) is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import sys
 from pathlib import Path
 
 from flask import Flask, request
@@ -16,7 +15,6 @@ from flask_wtf.csrf import CSRFProtect
 from assistant.control import MAX_UPLOAD_REQUEST
 from assistant.services import Services, build_services
 from assistant.settings import Settings
-from assistant.users import ensure_admin
 from assistant.worker import celery_init_app
 from web import (
     admin,
@@ -50,12 +48,13 @@ SECURITY_HEADERS = {
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
-    """Build the web app; builds the services too unless they are given."""
+    """Build the web app (builds the services too unless they are given). Nothing else: the
+    database is migrated and the first admin made by assistant.provision, which the commands
+    that start the product run first."""
     if settings is None:
         settings = services.settings if services is not None else Settings()
     if services is None:
         services = build_services(settings)
-    services.db.upgrade()
 
     app = Flask(__name__)
     # Ids in paths fit the database's 64-bit integers; a longer number is a 404, not a 500.
@@ -111,15 +110,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # A guard's own reply (emergency, refusal, scope) is flagged for review but has no sources.
     app.jinja_env.tests["guard_flag"] = lambda flag: str(flag).startswith("guard:")
 
-    password = ensure_admin(services.db, settings.web.admin_email, settings.web.admin_password)
-    if password is not None and not settings.web.admin_password:
-        # Printed, not logged: logs are kept and shipped, this must be seen once and only here.
-        print(
-            f"Created the first admin account {settings.web.admin_email} "
-            f"with the password: {password}",
-            file=sys.stderr,
-            flush=True,
-        )
     return app
 
 

@@ -12,6 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from assistant import users
+from assistant.provision import provision
+from assistant.services import Services
 from assistant.settings import Settings, WebSettings
 from assistant.storage.db import Database
 from assistant.storage.models import Role
@@ -20,6 +22,14 @@ from web import create_app
 
 ADMIN_EMAIL = "admin@example.org"
 ADMIN_PASSWORD = "admin-password-1"
+
+
+def provisioned_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    """The app as `assistant serve` builds it: the database migrated and the first admin made
+    (assistant.provision) before create_app, which does neither."""
+    app = create_app(settings, services)
+    provision(app.extensions["assistant"])
+    return app
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,7 @@ def settings(tmp_path) -> Settings:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Flask]:
     """CSRF off: tests about CSRF use ``csrf_app``."""
-    app = create_app(settings)
+    app = provisioned_app(settings)
     app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
     yield app
     app.extensions["assistant"].close()
@@ -65,7 +75,7 @@ def app(settings: Settings) -> Iterator[Flask]:
 
 @pytest.fixture
 def csrf_app(settings: Settings) -> Iterator[Flask]:
-    app = create_app(settings)
+    app = provisioned_app(settings)
     app.config.update(TESTING=True)
     yield app
     app.extensions["assistant"].close()

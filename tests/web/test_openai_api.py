@@ -16,7 +16,7 @@ from assistant.services import Services
 from assistant.storage import models
 from assistant.tokens import create_token, revoke_token
 from tests.conftest import make_settings
-from web import create_app
+from tests.web.conftest import provisioned_app
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def app(indexed_services: Services) -> Iterator[Flask]:
     services = Services(settings)
     for part in ("embedder", "scrubber", "index", "llm", "metrics"):
         services._parts[part] = getattr(indexed_services, part)
-    app = create_app(settings, services)
+    app = provisioned_app(settings, services)
     app.config.update(TESTING=True)
     yield app
 

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from assistant.users import create_user
-from web import create_app
+from tests.web.conftest import provisioned_app
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def sign_in(client: FlaskClient, email: str, password: str) -> str:
 
 @pytest.fixture(scope="module")
 def app(indexed_services):
-    app = create_app(services=indexed_services)
+    app = provisioned_app(services=indexed_services)
     app.config.update(TESTING=True)
     db = indexed_services.db
     create_user(db, "asker@example.org", "asker-password", "user")

@@ -1,4 +1,5 @@
-"""The app factory: keys, cookies, headers, the first admin, pages without inline code."""
+"""The app factory (keys, cookies, headers, pages without inline code, no side effects) and
+the first-run step that migrates and makes the first admin."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import stat
 import pytest
 from flask import Flask
 
+from assistant.errors import ServiceUnavailable
+from assistant.provision import announce_admin_password, provision, require_schema
 from assistant.settings import Settings, WebSettings
+from tests.web.conftest import provisioned_app
 from web import create_app
 
 
@@ -56,7 +60,7 @@ def test_configured_secret_key_wins(tmp_path) -> None:  # type: ignore[no-untype
 @pytest.mark.parametrize("secure", [False, True])
 def test_session_cookie_flags(tmp_path, secure: bool) -> None:  # type: ignore[no-untyped-def]
     web = WebSettings(admin_password="admin-password-1", session_cookie_secure=secure)
-    app = create_app(Settings(data_dir=tmp_path, web=web))
+    app = provisioned_app(Settings(data_dir=tmp_path, web=web))
     app.config["WTF_CSRF_ENABLED"] = False
     response = app.test_client().post(
         "/login", data={"email": "admin@localhost", "password": "admin-password-1"}
@@ -69,9 +73,24 @@ def test_session_cookie_flags(tmp_path, secure: bool) -> None:  # type: ignore[n
     assert app.config["MAX_CONTENT_LENGTH"] == 1024 * 1024
 
 
+def test_building_the_app_neither_migrates_nor_makes_accounts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import inspect
+
+    app = create_app(Settings(data_dir=tmp_path, web=WebSettings(admin_password="pw-123456")))
+    services = app.extensions["assistant"]
+    assert inspect(services.db.engine).get_table_names() == []
+    with pytest.raises(ServiceUnavailable, match="init-db"):
+        require_schema(services)  # what the worker checks before it starts
+    assert provision(services) is None  # a given password is not generated, so not returned
+    assert "users" in inspect(services.db.engine).get_table_names()
+    require_schema(services)
+
+
 def test_first_admin_password_is_printed_once_and_works(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(data_dir=tmp_path, web=WebSettings(admin_email="boss@example.org"))
     app = create_app(settings)
+    services = app.extensions["assistant"]
+    announce_admin_password(services, provision(services))
     printed = capsys.readouterr().err
     match = re.search(r"boss@example\.org with the password: (\S+)", printed)
     assert match, printed
@@ -81,12 +100,14 @@ def test_first_admin_password_is_printed_once_and_works(tmp_path, capsys) -> Non
     )
     assert login.status_code == 302
 
-    create_app(settings)
+    announce_admin_password(services, provision(services))  # an admin exists: nothing new
     assert "password" not in capsys.readouterr().err
 
 
 def test_a_given_admin_password_is_not_printed(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    create_app(Settings(data_dir=tmp_path, web=WebSettings(admin_password="given-password")))
+    settings = Settings(data_dir=tmp_path, web=WebSettings(admin_password="given-password"))
+    services = create_app(settings).extensions["assistant"]
+    announce_admin_password(services, provision(services))
     assert "given-password" not in capsys.readouterr().err
 
 

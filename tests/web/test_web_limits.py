@@ -9,12 +9,12 @@ from flask import Flask
 
 from assistant.settings import Settings, WebSettings
 from assistant.users import create_user
-from web import create_app
+from tests.web.conftest import provisioned_app
 
 
 @pytest.fixture
 def limited(tmp_path) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
-    app = create_app(
+    app = provisioned_app(
         Settings(
             data_dir=tmp_path,
             web=WebSettings(
@@ -122,7 +122,7 @@ def test_limits_in_redis_are_shared_between_server_processes(tmp_path, redis_url
         rate_limit_storage=storage,
         secret_key=uuid.uuid4().hex,
     )
-    apps = [create_app(Settings(data_dir=tmp_path, web=web)) for _ in range(2)]
+    apps = [provisioned_app(Settings(data_dir=tmp_path, web=web)) for _ in range(2)]
     try:
         for app in apps:
             app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
@@ -138,7 +138,7 @@ def test_limits_in_redis_are_shared_between_server_processes(tmp_path, redis_url
 
 
 def test_behind_a_trusted_proxy_each_client_counts_and_https_cookies_are_secure(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    app = create_app(
+    app = provisioned_app(
         Settings(
             data_dir=tmp_path,
             web=WebSettings(

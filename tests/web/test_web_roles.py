@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from assistant.settings import Settings, WebSettings
-from web import create_app
+from tests.web.conftest import provisioned_app
 
 ROLES = (None, "user", "reviewer", "admin")
 
@@ -34,7 +34,7 @@ def settings(tmp_path_factory):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def app(settings):  # type: ignore[no-untyped-def]
-    app = create_app(settings)
+    app = provisioned_app(settings)
     app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
     yield app
     app.extensions["assistant"].close()

@@ -18,7 +18,7 @@ from assistant.pipeline import Answer, Citation, PipelineEvent
 from assistant.services import Services
 from assistant.settings import Settings
 from assistant.storage.models import AuditEntry, Message, ReviewItem, ReviewState
-from web import create_app
+from tests.web.conftest import provisioned_app
 
 SOURCES = [
     Citation(1, "medical/knee", "Knee care", "https://example.org/k", "medical", 0, 30, 0.9),
@@ -77,7 +77,7 @@ class ScriptedServices(Services):
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Flask]:
-    app = create_app(settings, ScriptedServices(settings))
+    app = provisioned_app(settings, ScriptedServices(settings))
     app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
     yield app
     app.extensions["assistant"].close()
