@@ -18,6 +18,7 @@ from assistant.errors import AssistantError, InvalidInput
 from assistant.logging_setup import configure_logging
 from assistant.services import Services, build_services
 from assistant.settings import Settings
+from assistant.storage.models import JobKind
 
 
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -759,7 +760,7 @@ def learn_train(
     params: dict[str, Any] = {"config": config}
     if dataset_id is not None:
         params["dataset_id"] = dataset_id
-    job_id = jobs.create_job(services.db, "training", params, None)
+    job_id = jobs.create_job(services.db, JobKind.TRAINING, params, None)
     result = learning.train_and_evaluate(services, job_id)
     if as_json:
         click.echo(json.dumps(result, default=str))
@@ -836,7 +837,7 @@ def learn_bootstrap(
         overrides = dict(bootstrap.GROUNDED_TRAINING, max_steps=max_steps)
         # The operator's own curated data, not user feedback: it may serve once it passes.
         params = {"config": overrides, "dataset_id": dataset.id, "promote": "auto"}
-        job_id = jobs.create_job(services.db, "training", params, None)
+        job_id = jobs.create_job(services.db, JobKind.TRAINING, params, None)
         result = learning.train_and_evaluate(services, job_id)
         record |= {k: result[k] for k in ("model_version", "promoted", "reasons")}
         if publish_dir is not None:

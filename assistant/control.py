@@ -21,6 +21,7 @@ from assistant.storage.models import (
     Conversation,
     Document,
     Feedback,
+    JobKind,
     Message,
     ModelVersion,
     Role,
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-INGEST_JOB = "ingest"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # One upload request (form or JSON) may carry a few files of up to MAX_UPLOAD_BYTES each.
 MAX_UPLOAD_REQUEST = 4 * MAX_UPLOAD_BYTES
@@ -110,16 +110,19 @@ def _write_limited(path: Path, stream: IO[bytes]) -> None:
 
 
 def start_ingest(
-    services: Services, collection: str, paths: list[Path], actor_id: int, reason: str
+    services: Services,
+    send: jobs.SendTask,
+    collection: str,
+    paths: list[Path],
+    actor_id: int,
+    reason: str,
 ) -> int:
     """Create an ingest job for ``paths`` and hand it to a worker; returns the job id."""
-    from assistant.tasks import ingest_task
-
     _check_collection(services, collection)
     if not paths:
         raise InvalidInput(f"No uploaded files in {collection!r} to index.")
     params = {"paths": [str(p) for p in paths], "collection": collection, "reason": reason}
-    job_id = jobs.create_job(services.db, INGEST_JOB, params, actor_id)
+    job_id = jobs.enqueue(services.db, send, JobKind.INGEST, params, actor_id)
     with services.db.session() as s:
         audit.record(
             s,
@@ -128,7 +131,6 @@ def start_ingest(
             target=f"job:{job_id}",
             details={"collection": collection, "files": [p.name for p in paths][:50]},
         )
-    ingest_task.delay(job_id)
     logger.info("ingest job %d queued (%s, %d files)", job_id, collection, len(paths))
     return job_id
 

@@ -22,7 +22,7 @@ from assistant.errors import InvalidInput, NotFound
 from assistant.locks import Lease, holder
 from assistant.storage import models
 from assistant.storage.db import Database
-from assistant.storage.models import JobState, ModelKind, ModelState, ReviewState
+from assistant.storage.models import JobKind, JobState, ModelKind, ModelState, ReviewState
 from training.examples import FeedbackRecord, FilterRules, Outcome
 from training.prompt_format import SYSTEM_PROMPT
 
@@ -646,7 +646,7 @@ def recover_stale_jobs(services: Services) -> list[int]:
     with db.session() as session:
         for job in session.scalars(
             select(models.Job).where(
-                models.Job.kind == "training", models.Job.state == JobState.RUNNING
+                models.Job.kind == JobKind.TRAINING, models.Job.state == JobState.RUNNING
             )
         ):
             if live is not None and live.job_id == job.id:
@@ -717,7 +717,7 @@ def check_schedule(services: Services, now: datetime | None = None) -> int | Non
     busy = db_has_open_jobs(db)
     if busy:
         return None
-    return jobs.create_job(db, "dataset", {"then_train": True}, None)
+    return jobs.create_job(db, JobKind.DATASET, {"then_train": True}, None)
 
 
 def db_has_open_jobs(db: Database) -> bool:
@@ -725,7 +725,7 @@ def db_has_open_jobs(db: Database) -> bool:
         return bool(
             session.scalar(
                 select(func.count()).where(
-                    models.Job.kind.in_(("dataset", "training")),
+                    models.Job.kind.in_((JobKind.DATASET, JobKind.TRAINING)),
                     models.Job.state.in_((JobState.QUEUED, JobState.RUNNING)),
                 )
             )

@@ -11,11 +11,13 @@ from sqlalchemy.exc import OperationalError
 
 from assistant import jobs
 from assistant.corpus import ingest_paths
+from assistant.errors import ServiceUnavailable
+from assistant.storage.models import JobKind
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True, name="assistant.ingest")
+@shared_task(bind=True, acks_late=True, name=jobs.Task.INGEST.value)
 def ingest_task(self: Any, job_id: int) -> dict[str, Any]:
     """Ingest the paths in the job's params; re-running skips unchanged files."""
     services = self.app.services
@@ -57,7 +59,7 @@ TRANSIENT = (OperationalError, ConnectionError, TimeoutError)
 @shared_task(
     bind=True,
     acks_late=True,
-    name="assistant.build_dataset",
+    name=jobs.Task.BUILD_DATASET.value,
     autoretry_for=TRANSIENT,
     retry_backoff=True,
     max_retries=3,
@@ -91,9 +93,13 @@ def run_dataset_job(services: Any, job_id: int, send: Any = None) -> dict[str, A
             "content_hash": dataset.content_hash,
         }
         if job.params.get("then_train") and send is not None:
-            train_job = jobs.create_job(db, "training", {"dataset_id": dataset.id}, job.created_by)
-            send("assistant.train", args=[train_job])
-            result["training_job_id"] = train_job
+            params = {"dataset_id": dataset.id}
+            try:
+                result["training_job_id"] = jobs.enqueue(
+                    db, send, JobKind.TRAINING, params, job.created_by
+                )
+            except ServiceUnavailable as exc:  # the dataset is built: that job succeeded
+                result["training_error"] = str(exc)
     jobs.finish_job(db, job_id, result)
     return result
 
@@ -104,7 +110,7 @@ def run_dataset_job(services: Any, job_id: int, send: Any = None) -> dict[str, A
     # run behind the user's back; a lost run fails instead (recover_stale_jobs) and an admin
     # or the schedule starts the next one.
     acks_late=False,
-    name="assistant.train",
+    name=jobs.Task.TRAIN.value,
     max_retries=30,
 )
 def train_task(self: Any, job_id: int) -> dict[str, Any]:
@@ -149,12 +155,13 @@ def run_training_job(services: Any, job_id: int) -> dict[str, Any]:
         raise
 
 
-@shared_task(bind=True, name="assistant.learning_check", ignore_result=True)
+@shared_task(bind=True, name=jobs.Task.LEARNING_CHECK.value, ignore_result=True)
 def learning_check_task(self: Any) -> int | None:
     """Beat's periodic check of the run-time schedule (see learning.check_schedule)."""
     from assistant import learning
 
-    job_id = learning.check_schedule(self.app.services)
+    services = self.app.services
+    job_id = learning.check_schedule(services)
     if job_id is not None:
-        self.app.send_task("assistant.build_dataset", args=[job_id])
+        jobs.dispatch(services.db, self.app.send_task, JobKind.DATASET, job_id)
     return job_id

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery, Task
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
+from assistant import jobs
 from assistant.logging_setup import install_on_logger
 from assistant.settings import Settings
 
@@ -41,7 +42,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # check that reads it, so a changed schedule needs no restart.
         "beat_schedule": {
             "learning-check": {
-                "task": "assistant.learning_check",
+                "task": jobs.Task.LEARNING_CHECK.value,
                 "schedule": settings.learning.check_every_s,
             }
         },

@@ -17,6 +17,7 @@ from assistant.storage.models import (
     Document,
     Feedback,
     Job,
+    JobKind,
     Message,
     ModelVersion,
     ReviewItem,
@@ -26,7 +27,7 @@ from assistant.storage.models import (
 )
 from assistant.users import create_user
 from web.auth import current_user_id, role_required
-from web.common import services
+from web.common import send_task, services
 
 bp = Blueprint("admin", __name__)
 
@@ -112,7 +113,7 @@ def corpus() -> str:
     with services().db.session() as s:
         documents = control.list_documents(s, collection, query, _page_arg())
         figures = overview(s)
-        jobs = recent_jobs(s, kind=control.INGEST_JOB)
+        jobs = recent_jobs(s, kind=JobKind.INGEST)
     collections = services().settings.collections
     uploads = {c: control.uploaded_files(services(), c) for c in collections}
     return render_template(
@@ -139,7 +140,9 @@ def upload() -> Response:
         paths = control.save_uploads(
             services(), collection, [(f.filename or "", f.stream) for f in files]
         )
-        job_id = control.start_ingest(services(), collection, paths, current_user_id(), "upload")
+        job_id = control.start_ingest(
+            services(), send_task(), collection, paths, current_user_id(), "upload"
+        )
     except AssistantError as e:
         return _back("admin.corpus", e)
     flash(f"Uploaded {len(paths)} file(s); indexing as job {job_id}.")
@@ -152,7 +155,9 @@ def reindex() -> Response:
     collection = request.form.get("collection", "")
     try:
         paths = control.uploaded_files(services(), collection)
-        job_id = control.start_ingest(services(), collection, paths, current_user_id(), "reindex")
+        job_id = control.start_ingest(
+            services(), send_task(), collection, paths, current_user_id(), "reindex"
+        )
     except AssistantError as e:
         return _back("admin.corpus", e)
     flash(f"Re-indexing the uploads of {collection} as job {job_id}.")

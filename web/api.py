@@ -31,6 +31,7 @@ from web.common import (
     feedback_args,
     job_json,
     json_body,
+    send_task,
     services,
     status_for,
     to_json,
@@ -177,7 +178,9 @@ def upload_documents() -> tuple[Response, int]:
     paths = control.save_uploads(
         services(), collection, [(name, io.BytesIO(data)) for name, data in decoded]
     )
-    job_id = control.start_ingest(services(), collection, paths, current_user_id(), "upload")
+    job_id = control.start_ingest(
+        services(), send_task(), collection, paths, current_user_id(), "upload"
+    )
     return jsonify(job_id=job_id, files=[p.name for p in paths]), 202
 
 
@@ -210,7 +213,9 @@ def reindex() -> tuple[Response, int]:
     if not isinstance(collection, str):
         raise InvalidInput("'collection' must be a string.")
     paths = control.uploaded_files(services(), collection)
-    job_id = control.start_ingest(services(), collection, paths, current_user_id(), "reindex")
+    job_id = control.start_ingest(
+        services(), send_task(), collection, paths, current_user_id(), "reindex"
+    )
     return jsonify(job_id=job_id), 202
 
 

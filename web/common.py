@@ -13,6 +13,7 @@ from werkzeug.routing import IntegerConverter
 
 from assistant.chat import StreamEvent
 from assistant.errors import AssistantError, InvalidInput
+from assistant.jobs import SendTask
 from assistant.services import Services
 from assistant.storage.models import Job
 
@@ -29,6 +30,11 @@ class BoundedInt(IntegerConverter):
 
 def services() -> Services:
     return current_app.extensions["assistant"]  # type: ignore[no-any-return]
+
+
+def send_task() -> SendTask:
+    """How this app hands a job to the workers (its Celery app's send_task)."""
+    return current_app.extensions["celery"].send_task  # type: ignore[no-any-return]
 
 
 def json_body() -> dict[str, Any]:

@@ -15,7 +15,6 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -28,13 +27,13 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from assistant import jobs, learning, registry
-from assistant.errors import AssistantError, InvalidInput, NotFound, ServiceUnavailable
+from assistant.errors import AssistantError, InvalidInput, NotFound
 from assistant.storage import models
-from assistant.storage.models import Role
+from assistant.storage.models import JobKind, Role
 from training.datasets import EXPORT_FORMATS
 from training.train import loss_curve_svg
 from web.auth import current_user_id, role_required
-from web.common import job_json, json_body, services, to_json
+from web.common import job_json, json_body, send_task, services, to_json
 
 logger = logging.getLogger(__name__)
 
@@ -61,20 +60,8 @@ EXPORT_MIMETYPES = {
 
 
 # ---- actions shared by the pages and the JSON endpoints --------------------------------------
-def _send(task: str, job_id: int) -> None:
-    try:
-        current_app.extensions["celery"].send_task(task, args=[job_id])
-    except Exception as exc:
-        # The job would wait for ever for a message that was never sent.
-        logger.exception("could not queue job %s", job_id)
-        jobs.finish_job(services().db, job_id, {}, error="the task queue could not be reached")
-        raise ServiceUnavailable("The task queue could not be reached; try again.") from exc
-
-
 def start_dataset_job(actor_id: int) -> int:
-    job_id = jobs.create_job(services().db, "dataset", {}, actor_id)
-    _send("assistant.build_dataset", job_id)
-    return job_id
+    return jobs.enqueue(services().db, send_task(), JobKind.DATASET, {}, actor_id)
 
 
 def run_params(values: dict[str, Any]) -> dict[str, Any]:
@@ -115,9 +102,8 @@ def _bad(key: str) -> Any:
 
 
 def start_training_job(values: dict[str, Any], actor_id: int) -> int:
-    job_id = jobs.create_job(services().db, "training", run_params(values), actor_id)
-    _send("assistant.train", job_id)
-    return job_id
+    params = run_params(values)
+    return jobs.enqueue(services().db, send_task(), JobKind.TRAINING, params, actor_id)
 
 
 def training_runs(limit: int = 20) -> list[models.Job]:
@@ -125,7 +111,7 @@ def training_runs(limit: int = 20) -> list[models.Job]:
         return list(
             s.scalars(
                 select(models.Job)
-                .where(models.Job.kind.in_(("training", "dataset")))
+                .where(models.Job.kind.in_((JobKind.TRAINING, JobKind.DATASET)))
                 .order_by(models.Job.id.desc())
                 .limit(limit)
             )
@@ -296,7 +282,7 @@ def export_dataset(dataset_id: int, fmt: str) -> Response:
 
 def _training_job(job_id: int) -> models.Job:
     job = jobs.get_job(services().db, job_id)
-    if job.kind != "training":
+    if job.kind != JobKind.TRAINING:
         raise NotFound(f"job {job_id} is not a training run")
     return job
 
@@ -358,7 +344,7 @@ def api_start_run() -> tuple[Response, int]:
 @role_required(Role.ADMIN)
 def api_run(job_id: int) -> Response:
     job = jobs.get_job(services().db, job_id)
-    if job.kind not in ("training", "dataset"):
+    if job.kind not in (JobKind.TRAINING, JobKind.DATASET):
         raise NotFound(f"job {job_id} is not a learning-loop job")
     return jsonify(job_json(job))
 

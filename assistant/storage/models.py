@@ -33,6 +33,14 @@ class JobState(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class JobKind(enum.StrEnum):
+    """What a job does; each kind has one Celery task (assistant.jobs.TASK_OF)."""
+
+    INGEST = "ingest"
+    DATASET = "dataset"
+    TRAINING = "training"
+
+
 class ReviewState(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
