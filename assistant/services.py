@@ -84,7 +84,7 @@ class Services:
 
         retrieval = self.settings.retrieval
         types = AnswerTypes.load(retrieval.answer_types) if retrieval.answer_types else None
-        return IndexStore(self.settings.index_dir, self.embedder, retrieval, types)
+        return IndexStore(self.settings.index_dir, self.embedder, retrieval.search_params(), types)
 
     def queue_limit(self) -> int:
         """Requests that may wait for the model. In the web server each holds one of its

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import fields
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from retrieval.config import Fusion, SearchParams
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,6 +66,11 @@ class BrokerSettings(BaseModel):
     worker_concurrency: int = Field(default=1, ge=1, le=64, description="Worker processes.")
 
 
+# The search's defaults live with the search (retrieval/config.py); the settings below add
+# bounds and descriptions, and search_params() hands them back as one validated object.
+SEARCH_DEFAULTS = SearchParams()
+
+
 class RetrievalSettings(BaseModel):
     embedding_model: Path = Field(
         default_factory=default_embedding_model,
@@ -95,52 +103,64 @@ class RetrievalSettings(BaseModel):
     )
     top_k: int = Field(default=4, ge=1, le=20, description="Passages given to the model.")
     candidates: int = Field(
-        default=100, ge=5, le=1000, description="Candidates each retriever proposes to fusion."
+        default=SEARCH_DEFAULTS.candidates,
+        ge=5,
+        le=1000,
+        description="Candidates each retriever proposes to fusion.",
     )
-    fusion: Literal["documents", "rrf"] = Field(
-        default="documents",
+    fusion: Fusion = Field(
+        default=SEARCH_DEFAULTS.fusion,
         description="documents: rank documents by their best dense and keyword evidence, then "
         "the passages of the best documents (BM25 with IDF inside each document, plus cosine); "
         "rrf: plain reciprocal rank fusion of the two passage rankings.",
     )
     doc_dense_weight: float = Field(
-        default=0.5, ge=0, le=1, description="Share of cosine (vs BM25) in a document's score."
+        default=SEARCH_DEFAULTS.doc_dense_weight,
+        ge=0,
+        le=1,
+        description="Share of cosine (vs BM25) in a document's score.",
     )
     passage_dense_weight: float = Field(
-        default=0.7,
+        default=SEARCH_DEFAULTS.passage_dense_weight,
         ge=0,
         le=1,
         description="Share of cosine (vs in-document BM25) in a passage's score.",
     )
     passage_weight: float = Field(
-        default=0.3,
+        default=SEARCH_DEFAULTS.passage_weight,
         ge=0,
         le=10,
         description="Weight of the passage score added to its document's score (small: "
         "passages of a clearly better document come first).",
     )
     rerank_docs: int = Field(
-        default=10, ge=1, le=100, description="Best documents whose passages are all scored."
+        default=SEARCH_DEFAULTS.rerank_docs,
+        ge=1,
+        le=100,
+        description="Best documents whose passages are all scored.",
     )
     max_per_doc: int = Field(
-        default=5, ge=1, le=100, description="Most passages of one document in a result list."
+        default=SEARCH_DEFAULTS.max_per_doc,
+        ge=1,
+        le=100,
+        description="Most passages of one document in a result list.",
     )
     title_weight: float = Field(
-        default=0.4,
+        default=SEARCH_DEFAULTS.title_weight,
         ge=0,
         le=1,
         description="Weight, in a document's score, of the largest share of one of its names' "
         "words (its title or an alias) that the question contains.",
     )
     named_docs: int = Field(
-        default=10,
+        default=SEARCH_DEFAULTS.named_docs,
         ge=0,
         le=100,
         description="Documents one of whose names (title or alias) the question contains "
         "whole, added to the candidates even when neither retriever proposed them.",
     )
     intent_weight: float = Field(
-        default=0.7,
+        default=SEARCH_DEFAULTS.intent_weight,
         ge=0,
         le=1,
         description="Within a document, weight of the passages' similarity to the question "
@@ -154,14 +174,16 @@ class RetrievalSettings(BaseModel):
         "`assistant retrieval fit-answer-types`). Empty: passages are ranked without them.",
     )
     answer_type_weight: float = Field(
-        default=0.6,
+        default=SEARCH_DEFAULTS.answer_type_weight,
         ge=0,
         le=1,
         description="Within a document of the answer types' collection, weight of a "
         "passage's similarity to the answer the question's kind expects, against its own "
         "score (measured on CUAD dev: passage recall@4 0.62 -> 0.80 at 0.6).",
     )
-    rrf_k: int = Field(default=60, ge=1, le=1000, description="Reciprocal rank fusion constant.")
+    rrf_k: int = Field(
+        default=SEARCH_DEFAULTS.rrf_k, ge=1, le=1000, description="Reciprocal rank fusion constant."
+    )
     min_score: float = Field(
         default=0.35,
         ge=-1,
@@ -174,6 +196,10 @@ class RetrievalSettings(BaseModel):
     @classmethod
     def _no_file_when_empty(cls, value: object) -> object:
         return None if value == "" else value
+
+    def search_params(self) -> SearchParams:
+        """The search configuration these settings describe."""
+        return SearchParams(**{f.name: getattr(self, f.name) for f in fields(SearchParams)})
 
 
 class LLMSettings(BaseModel):

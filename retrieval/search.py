@@ -24,12 +24,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import numpy as np
 
 from retrieval.answer_types import AnswerTypes, without_title
+from retrieval.config import SearchParams
 from retrieval.names import DocumentNames
 from retrieval.spelling import SpellingCorrector
 from retrieval.types import Chunk, Hit
@@ -41,54 +41,6 @@ _stemmer: Any = None
 SEARCH_MODES = ("hybrid", "dense", "bm25")
 # Words besides a document's name from which a question says fully what it asks about it.
 INTENT_WORDS = 3
-Fusion = Literal["documents", "rrf"]
-
-
-@dataclass(frozen=True)
-class SearchParams:
-    """How rankings are fused; defaults are the measured best (see README, Measured figures)."""
-
-    candidates: int = 100
-    fusion: Fusion = "documents"
-    doc_dense_weight: float = 0.5
-    passage_dense_weight: float = 0.7
-    passage_weight: float = 0.3
-    rerank_docs: int = 10
-    max_per_doc: int = 5
-    title_weight: float = 0.4
-    named_docs: int = 10
-    intent_weight: float = 0.7
-    answer_type_weight: float = 0.6
-    rrf_k: int = 60
-
-    FIELDS: ClassVar[tuple[str, ...]] = (
-        "candidates",
-        "fusion",
-        "doc_dense_weight",
-        "passage_dense_weight",
-        "passage_weight",
-        "rerank_docs",
-        "max_per_doc",
-        "title_weight",
-        "named_docs",
-        "intent_weight",
-        "answer_type_weight",
-        "rrf_k",
-    )
-
-    def __post_init__(self) -> None:
-        if self.candidates < 1 or self.rerank_docs < 1 or self.max_per_doc < 1:
-            raise ValueError("candidates, rerank_docs and max_per_doc must be positive")
-        if self.named_docs < 0:
-            raise ValueError("named_docs must not be negative")
-        for name in (
-            "doc_dense_weight",
-            "passage_dense_weight",
-            "intent_weight",
-            "answer_type_weight",
-        ):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be within [0, 1]")
 
 
 def bm25_tokenize(texts: Sequence[str]) -> Any:

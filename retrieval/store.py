@@ -30,13 +30,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from retrieval.answer_types import AnswerTypes
 from retrieval.chunking import embedding_text
-from retrieval.search import Fusion, Searcher, SearchParams
+from retrieval.config import SearchParams
+from retrieval.search import Searcher
 from retrieval.types import Chunk, Hit, IndexMissing
 
 if TYPE_CHECKING:
@@ -46,25 +47,6 @@ logger = logging.getLogger(__name__)
 
 # Below this many chunks an exact (flat) index is fast enough and loses nothing.
 HNSW_THRESHOLD = 200_000
-
-
-class SearchSettings(Protocol):
-    candidates: int
-    fusion: Fusion
-    doc_dense_weight: float
-    passage_dense_weight: float
-    passage_weight: float
-    rerank_docs: int
-    max_per_doc: int
-    title_weight: float
-    named_docs: int
-    intent_weight: float
-    answer_type_weight: float
-    rrf_k: int
-
-
-def search_params(settings: SearchSettings) -> SearchParams:
-    return SearchParams(**{name: getattr(settings, name) for name in SearchParams.FIELDS})
 
 
 @dataclass(frozen=True)
@@ -136,14 +118,14 @@ class IndexStore:
         self,
         index_dir: Path,
         embedder: Embedder,
-        settings: SearchSettings,
+        params: SearchParams | None = None,
         answer_types: AnswerTypes | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.answer_types = answer_types
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.embedder = embedder
-        self.settings = settings
+        self.params = params or SearchParams()
         self._loaded: IndexVersion | None = None
         self._load_lock = threading.Lock()
 
@@ -211,7 +193,7 @@ class IndexStore:
         only and every search is a BM25 search.
         """
         version = self.current()
-        params = search_params(self.settings)
+        params = self.params
         if candidates:
             params = replace(params, candidates=candidates)
         needs_vector = version.manifest.has_vectors and mode != "bm25"

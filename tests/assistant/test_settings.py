@@ -44,3 +44,19 @@ def test_the_data_folder_is_private_to_its_owner(tmp_path) -> None:  # type: ign
     folder.chmod(0o755)
     Services(Settings(data_dir=folder))
     assert folder.stat().st_mode & 0o777 == 0o700
+
+
+def test_the_search_settings_are_the_search_params_with_the_same_defaults() -> None:
+    """The search's parameters are declared once (retrieval/config.py): every one is a
+    setting, with the search's own default, and the settings hand them back whole."""
+    from dataclasses import fields
+
+    from assistant.settings import RetrievalSettings
+    from retrieval.config import SearchParams
+
+    settings = RetrievalSettings()
+    assert settings.search_params() == SearchParams()
+    for field in fields(SearchParams):
+        assert field.name in RetrievalSettings.model_fields, field.name
+    changed = RetrievalSettings(title_weight=0.1, fusion="rrf").search_params()
+    assert (changed.title_weight, changed.fusion) == (0.1, "rrf")

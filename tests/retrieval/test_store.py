@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.settings import RetrievalSettings
+from retrieval.config import SearchParams
 from retrieval.ingest import chunk_documents, clean_documents
 from retrieval.store import IndexStore
 from retrieval.types import Document, IndexMissing
@@ -23,7 +23,7 @@ def build(store: IndexStore, documents: list[Document], keep: set[str] | None = 
 
 @pytest.fixture()
 def store(tmp_path: Path, shared_models) -> IndexStore:
-    return IndexStore(tmp_path / "index", shared_models.embedder, RetrievalSettings())
+    return IndexStore(tmp_path / "index", shared_models.embedder, SearchParams())
 
 
 def test_search_before_any_index_says_what_to_do(store: IndexStore) -> None:
@@ -46,7 +46,7 @@ def test_hybrid_search_finds_the_right_page_with_exact_offsets(store: IndexStore
 
 def test_aliases_are_kept_in_the_index_and_find_their_page(store: IndexStore) -> None:
     build(store, fixture_documents())
-    reloaded = IndexStore(store.index_dir, store.embedder, RetrievalSettings()).current()
+    reloaded = IndexStore(store.index_dir, store.embedder, SearchParams()).current()
     by_doc = {c.doc_id: c.aliases for c in reloaded.chunks}
     assert by_doc["medquad:GARD:0003327"] == (
         "Idiopathic juvenile osteoporosis",
