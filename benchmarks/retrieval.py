@@ -125,11 +125,10 @@ def latencies(services: Services, questions: list[str], raw_model: object) -> di
     import bm25s
 
     from retrieval.search import _english_stemmer, rrf_fuse
-    from retrieval.store import search_params
 
     index = services.index
     version = index.current()
-    params = search_params(services.settings.retrieval)
+    params = services.settings.retrieval.search_params()
     index.search(questions[0], 5)  # load and warm up
     runs: dict[str, list[float]] = {"product": [], "encode": [], "search": [], "raw": []}
     for question in questions:
