@@ -15,7 +15,14 @@ from assistant.errors import AssistantError, InvalidInput, NotFound
 from assistant.pipeline import GenerationOptions
 from assistant.review import outcomes as review_outcomes
 from assistant.storage import models
-from safety.flags import FlagDecision, decide, may_hold_after_generation
+from safety.flags import (
+    Flag,
+    FlagDecision,
+    decide,
+    guard_flag,
+    is_guard_flag,
+    may_hold_after_generation,
+)
 from safety.guards import GuardVerdict, check_question, normalise_question
 from safety.pii import PIISpan, PlaceholderMap, load_key
 
@@ -352,7 +359,7 @@ class ChatService:
     ) -> models.ReviewItem | None:
         """The user's pending item for the same input-guard reasons, if any (guard replies
         only: every generated answer is reviewed on its own)."""
-        if not reasons or not all(r.startswith("guard:") for r in reasons):
+        if not reasons or not all(is_guard_flag(r) for r in reasons):
             return None
         candidates = session.scalars(
             select(models.ReviewItem)
@@ -473,13 +480,13 @@ class ChatService:
                     session.add(
                         models.ReviewItem(
                             message_id=message_id,
-                            reasons=["thumbs_down"],
+                            reasons=[Flag.THUMBS_DOWN],
                             held=thumbs_down == "hold",
                         )
                     )
                 else:
-                    if "thumbs_down" not in pending.reasons:
-                        pending.reasons = [*pending.reasons, "thumbs_down"]
+                    if Flag.THUMBS_DOWN not in pending.reasons:
+                        pending.reasons = [*pending.reasons, Flag.THUMBS_DOWN]
                     pending.held = pending.held or thumbs_down == "hold"
             session.flush()
             return feedback.id
@@ -544,7 +551,7 @@ def validate_question(
 
 def guard_flags(verdict: GuardVerdict) -> list[str]:
     """The flags of a question the input guard answered: its action, then each rule hit."""
-    return [f"guard:{verdict.action}", *(f"guard:{hit}" for hit in verdict.hits)]
+    return [guard_flag(verdict.action), *(guard_flag(hit) for hit in verdict.hits)]
 
 
 def _title(question: str) -> str:

@@ -24,6 +24,7 @@ from assistant.prompts import TEMPLATE_OVERHEAD_TOKENS, build_prompt
 from assistant.settings import Settings
 from retrieval.evidence import Evidence, EvidenceConfig, InstructionCheck, select_evidence
 from retrieval.types import Hit, IndexMissing
+from safety.flags import Flag
 from safety.grounding import (
     MIN_ANSWER_WORDS,
     SentenceCheck,
@@ -355,7 +356,7 @@ class AnswerPipeline:
         best = max((h.dense_score for h in hits), default=None)
         flags: list[str] = []
         if best is None or best < self.settings.retrieval.min_score:
-            flags.append("low_retrieval_confidence")
+            flags.append(Flag.LOW_RETRIEVAL_CONFIDENCE)
 
         draft = _Draft()
         prompt_tokens = 0
@@ -409,7 +410,7 @@ class AnswerPipeline:
             )
         ):
             draft.declined = False
-            flags.append("model_declined")
+            flags.append(Flag.MODEL_DECLINED)
         if not shown and (draft.declined or not subject.answerable or not evidence):
             origin = "none"
             abstain_reason = (
@@ -422,7 +423,7 @@ class AnswerPipeline:
         elif not shown:
             origin = "evidence"
             shown = extractive_answer(evidence, self.settings.answers.fallback_sentences)
-            flags.append("fallback_answer")
+            flags.append(Flag.FALLBACK_ANSWER)
             if not shown:
                 origin = "none"
         if origin == "evidence":
@@ -433,9 +434,9 @@ class AnswerPipeline:
         if origin == "model" and any(
             c.reason not in ("repeat", "no_content", "too_short") for c in draft.dropped
         ):
-            flags.append("unsupported_sentences")
+            flags.append(Flag.UNSUPPORTED_SENTENCES)
         if any(c.reason == "instruction" for c in draft.dropped):
-            flags.append("injected_instruction")
+            flags.append(Flag.INJECTED_INSTRUCTION)
         if origin == "none":
             text = NOT_IN_SOURCES
             yield PipelineEvent("token", text)
@@ -444,7 +445,7 @@ class AnswerPipeline:
             text = " ".join(c.render() for c in shown)
             cited = sorted({n for c in shown for n in c.cited})
         if origin != "none" and is_degenerate(text):
-            flags.append("degenerate_answer")
+            flags.append(Flag.DEGENERATE_ANSWER)
 
         text, disclaimer, spans = yield from self._guard_and_disclaim(
             text, question, evidence, sources, cited, collection, origin, flags

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.config import Fusion, SearchParams
+from safety.flags import rule_of
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -355,6 +356,11 @@ class FlagRules(BaseModel):
     degenerate_answer: Policy = Field(
         default="warn", description="The answer shown has almost nothing to read."
     )
+    model_declined: Policy = Field(
+        default="warn",
+        description="The model said its sources do not answer, although they name the "
+        "question's subject and match it closely; the answer quotes the evidence instead.",
+    )
     input_guard: Policy = Field(
         default="warn",
         description="The input guard answered instead of the model (injection, emergency, "
@@ -364,8 +370,7 @@ class FlagRules(BaseModel):
 
     def policy(self, flag: str) -> Policy:
         """The policy of a flag name (``guard:...`` flags share the input_guard rule)."""
-        rule = "input_guard" if flag.startswith("guard:") else flag
-        return getattr(self, rule, "warn")  # type: ignore[no-any-return]
+        return getattr(self, rule_of(flag), "warn")  # type: ignore[no-any-return]
 
 
 DEFAULT_DISCLAIMERS = {

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from safety.flags import Flag
+
 if TYPE_CHECKING:
     from safety.intent import SemanticGuard
 
@@ -432,9 +434,9 @@ def uncited_claims(answer: str) -> dict[str, list[str]]:
         if CITATION.search(sentence):
             continue
         for flag, pattern in (
-            ("uncited_dose", DOSE),
-            ("uncited_diagnosis", DIAGNOSIS),
-            ("uncited_legal_conclusion", LEGAL_CONCLUSION),
+            (Flag.UNCITED_DOSE, DOSE),
+            (Flag.UNCITED_DIAGNOSIS, DIAGNOSIS),
+            (Flag.UNCITED_LEGAL_CONCLUSION, LEGAL_CONCLUSION),
         ):
             if pattern.search(sentence):
                 found.setdefault(flag, []).append(sentence.strip())
@@ -474,7 +476,7 @@ def check_answer(
     if detect is not None:
         invented = invented_personal_data(answer, [question, *sources], detect)
         if invented:
-            details["pii_in_answer"] = sorted(set(invented))
+            details[Flag.PII_IN_ANSWER] = sorted(set(invented))
     return OutputReport(sorted(details), details)
 
 

@@ -16,6 +16,7 @@ from assistant.control import MAX_UPLOAD_REQUEST
 from assistant.services import Services, build_services
 from assistant.settings import Settings
 from assistant.worker import celery_init_app
+from safety.flags import is_guard_flag
 from web import (
     admin,
     api,
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app.after_request(_security_headers)
     # A guard's own reply (emergency, refusal, scope) is flagged for review but has no sources.
-    app.jinja_env.tests["guard_flag"] = lambda flag: str(flag).startswith("guard:")
+    app.jinja_env.tests["guard_flag"] = is_guard_flag
 
     return app
 

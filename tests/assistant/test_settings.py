@@ -60,3 +60,13 @@ def test_the_search_settings_are_the_search_params_with_the_same_defaults() -> N
         assert field.name in RetrievalSettings.model_fields, field.name
     changed = RetrievalSettings(title_weight=0.1, fusion="rrf").search_params()
     assert (changed.title_weight, changed.fusion) == (0.1, "rrf")
+
+
+def test_every_flag_has_a_rule_and_every_rule_a_flag() -> None:
+    from assistant.settings import FlagRules
+    from safety.flags import Flag, guard_flag
+
+    assert set(FlagRules.model_fields) == {flag.value for flag in Flag}
+    rules = FlagRules(input_guard="off", model_declined="hold")
+    assert rules.policy(guard_flag("block")) == "off"  # every guard:* flag has one rule
+    assert rules.policy(Flag.MODEL_DECLINED) == "hold"
