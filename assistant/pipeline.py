@@ -194,6 +194,47 @@ class _Draft:
         return not self.shown and self.unsupported_run >= MAX_UNSUPPORTED_RUN
 
 
+@dataclass(frozen=True)
+class _Found:
+    """Stage 1's result: what the search found for the question."""
+
+    question: str  # as searched: a follow-up resolved against the conversation
+    evidence: list[Evidence]
+    sources: list[Citation]  # one per piece of evidence, numbered as the model sees them
+    best: float | None  # the best passage's cosine (retrieval confidence)
+    at: float  # perf_counter when retrieval ended
+
+
+@dataclass(frozen=True)
+class _Generated:
+    """Stage 2's result (the default: nothing was generated)."""
+
+    prompt_tokens: int = 0
+    finish: Literal["stop", "length"] = "stop"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """Stage 3's result: where the shown text comes from, and why it abstained if it did."""
+
+    origin: Origin
+    shown: list[SentenceCheck] = field(default_factory=list)
+    abstain_reason: str = ""
+
+
+def dropped_sentence_flags(origin: Origin, dropped: Sequence[SentenceCheck]) -> list[str]:
+    """Flags for the model sentences that were not shown: unsupported ones (on a model
+    answer; repeats and empty sentences do not count) and repeated instructions."""
+    flags: list[str] = []
+    if origin == "model" and any(
+        c.reason not in ("repeat", "no_content", "too_short") for c in dropped
+    ):
+        flags.append(Flag.UNSUPPORTED_SENTENCES)
+    if any(c.reason == "instruction" for c in dropped):
+        flags.append(Flag.INJECTED_INSTRUCTION)
+    return flags
+
+
 class AnswerPipeline:
     """Answers one question from the index with the LLM; stores nothing but cache entries."""
 
@@ -346,142 +387,162 @@ class AnswerPipeline:
         lease: Lease,
         started: float,
     ) -> Generator[PipelineEvent, None, Answer]:
+        """The stages of one answer: find the evidence, generate (each sentence checked and
+        streamed), decide what the reader gets, flag it, guard it, assemble it."""
         model = lease.backend
-        searched = self.resolve(question, history, collection) if history else question
-        hits = self.retrieve(searched, collection)
-        evidence = self.select(searched, hits, model.count_tokens)
-        retrieved = time.perf_counter()
-        sources = [citation_of(e) for e in evidence]
-        yield PipelineEvent("sources", sources)
-        best = max((h.dense_score for h in hits), default=None)
+        found = self._find(question, collection, history, model.count_tokens)
+        yield PipelineEvent("sources", found.sources)
         flags: list[str] = []
-        if best is None or best < self.settings.retrieval.min_score:
+        if found.best is None or found.best < self.settings.retrieval.min_score:
             flags.append(Flag.LOW_RETRIEVAL_CONFIDENCE)
-
-        draft = _Draft()
-        prompt_tokens = 0
-        finish: Literal["stop", "length"] = "stop"
         subject = check_subject(
-            searched,
+            found.question,
             self.index,
             self.common_words(),
-            [f"{e.hit.chunk.title} {e.text}" for e in evidence],
+            [f"{e.hit.chunk.title} {e.text}" for e in found.evidence],
         )
-        if evidence and subject.answerable:
-            max_tokens = options.max_tokens or self.settings.llm.max_tokens
-            prompt = build_prompt(
-                searched,
-                evidence,
-                model.count_tokens,
-                model.context_size,
-                max_tokens,
-                earlier=[turn.question for turn in history[-2:]],
-            )
-            prompt_tokens = TEMPLATE_OVERHEAD_TOKENS + sum(
-                model.count_tokens(m["content"]) for m in prompt.messages
-            )
-            texts = evidence_texts(prompt.evidence)
-            pieces = model.stream_chat(
-                prompt.messages,
-                max_tokens,
-                temperature=options.temperature,
-                stop=options.stop,
-            )
-            for text in self._checked(pieces, texts, draft):
-                yield PipelineEvent("token", text)
-            if draft.generated >= max_tokens:
-                finish = "length"
+        draft = _Draft()
+        generated = _Generated()
+        if found.evidence and subject.answerable:
+            generated = yield from self._generate(found, history, options, model, draft)
         generated_at = time.perf_counter()
 
-        origin: Origin = "model"
-        shown = list(draft.shown)
-        abstain_reason = ""
+        outcome = self._outcome(found, subject.answerable, draft, flags)
+        if outcome.origin == "evidence":
+            for check in outcome.shown:
+                if draft.first_shown is None:
+                    draft.first_shown = time.perf_counter()
+                yield PipelineEvent("token", check.render() + " ")
+        flags += dropped_sentence_flags(outcome.origin, draft.dropped)
+        if outcome.origin == "none":
+            text = NOT_IN_SOURCES
+            yield PipelineEvent("token", text)
+            cited: list[int] = []
+        else:
+            text = " ".join(c.render() for c in outcome.shown)
+            cited = sorted({n for c in outcome.shown for n in c.cited})
+        if outcome.origin != "none" and is_degenerate(text):
+            flags.append(Flag.DEGENERATE_ANSWER)
+
+        text, disclaimer, spans = yield from self._guard_and_disclaim(
+            text, question, found.evidence, found.sources, cited, collection, outcome.origin, flags
+        )
+        self._observe(draft, started, generated_at)
+        self._count(
+            "answers",
+            {"model": "generated", "evidence": "fallback"}.get(outcome.origin, "abstained"),
+        )
+        first = draft.first_shown or generated_at
+        answer = Answer(
+            text=text,
+            citations=[s for s in found.sources if s.n in cited],
+            sources=found.sources,
+            flags=flags,
+            retrieval_score=round(found.best, 4) if found.best is not None else None,
+            timings={
+                "retrieval_ms": round((found.at - started) * 1000, 1),
+                "ttft_ms": round((first - started) * 1000, 1),
+                "total_ms": round((generated_at - started) * 1000, 1),
+                "completion_tokens": float(draft.generated),
+            },
+            model=model.name,
+            model_version_id=lease.version_id,
+            disclaimer=disclaimer,
+            pii_spans=spans,
+            detected_pii=self.detect_pii is not None and outcome.origin != "none",
+            origin=outcome.origin,
+            question=found.question,
+            finish_reason=generated.finish,
+            prompt_tokens=generated.prompt_tokens,
+            dropped=tuple(c.reason for c in draft.dropped),
+            abstain_reason=outcome.abstain_reason,
+        )
+        yield PipelineEvent("done", answer)
+        return answer
+
+    def _find(
+        self,
+        question: str,
+        collection: str | None,
+        history: Sequence[PastTurn],
+        count: Callable[[str], int],
+    ) -> _Found:
+        """Stage 1: the question as searched (a follow-up resolved), its hits and evidence."""
+        searched = self.resolve(question, history, collection) if history else question
+        hits = self.retrieve(searched, collection)
+        evidence = self.select(searched, hits, count)
+        return _Found(
+            question=searched,
+            evidence=evidence,
+            sources=[citation_of(e) for e in evidence],
+            best=max((h.dense_score for h in hits), default=None),
+            at=time.perf_counter(),
+        )
+
+    def _generate(
+        self,
+        found: _Found,
+        history: Sequence[PastTurn],
+        options: GenerationOptions,
+        model: Any,
+        draft: _Draft,
+    ) -> Generator[PipelineEvent, None, _Generated]:
+        """Stage 2: the model's answer to the evidence; each sentence is streamed once it is
+        checked against the evidence it cites (``draft`` records what was shown and dropped)."""
+        max_tokens = options.max_tokens or self.settings.llm.max_tokens
+        prompt = build_prompt(
+            found.question,
+            found.evidence,
+            model.count_tokens,
+            model.context_size,
+            max_tokens,
+            earlier=[turn.question for turn in history[-2:]],
+        )
+        prompt_tokens = TEMPLATE_OVERHEAD_TOKENS + sum(
+            model.count_tokens(m["content"]) for m in prompt.messages
+        )
+        pieces = model.stream_chat(
+            prompt.messages, max_tokens, temperature=options.temperature, stop=options.stop
+        )
+        for text in self._checked(pieces, evidence_texts(prompt.evidence), draft):
+            yield PipelineEvent("token", text)
+        return _Generated(prompt_tokens, "length" if draft.generated >= max_tokens else "stop")
+
+    def _outcome(
+        self, found: _Found, subject_known: bool, draft: _Draft, flags: list[str]
+    ) -> _Outcome:
+        """Stage 3: what the reader gets: the model's checked sentences, the evidence quoted,
+        or the statement that the sources do not say (adds the flags that decision raises)."""
+        declined = draft.declined
         # The model may decline what the evidence answers only in part (a long narrative, a
         # page that covers the question in other words): when the question names the very
         # document found first, or retrieval is confident it found the page asked about, the
         # reader gets its evidence quoted (and a reviewer a look) rather than a decline.
         if (
-            draft.declined
-            and evidence
-            and subject.answerable
+            declined
+            and found.evidence
+            and subject_known
             and (
-                self.names_document(searched, evidence[0])
-                or (best or 0.0) >= self.settings.answers.decline_override_score
+                self.names_document(found.question, found.evidence[0])
+                or (found.best or 0.0) >= self.settings.answers.decline_override_score
             )
         ):
-            draft.declined = False
+            declined = False
             flags.append(Flag.MODEL_DECLINED)
-        if not shown and (draft.declined or not subject.answerable or not evidence):
-            origin = "none"
-            abstain_reason = (
+        if draft.shown:
+            return _Outcome("model", list(draft.shown))
+        if declined or not subject_known or not found.evidence:
+            reason = (
                 "no_evidence"
-                if not evidence
+                if not found.evidence
                 else "unknown_subject"
-                if not subject.answerable
+                if not subject_known
                 else "model_declined"
             )
-        elif not shown:
-            origin = "evidence"
-            shown = extractive_answer(evidence, self.settings.answers.fallback_sentences)
-            flags.append(Flag.FALLBACK_ANSWER)
-            if not shown:
-                origin = "none"
-        if origin == "evidence":
-            for check in shown:
-                if draft.first_shown is None:
-                    draft.first_shown = time.perf_counter()
-                yield PipelineEvent("token", check.render() + " ")
-        if origin == "model" and any(
-            c.reason not in ("repeat", "no_content", "too_short") for c in draft.dropped
-        ):
-            flags.append(Flag.UNSUPPORTED_SENTENCES)
-        if any(c.reason == "instruction" for c in draft.dropped):
-            flags.append(Flag.INJECTED_INSTRUCTION)
-        if origin == "none":
-            text = NOT_IN_SOURCES
-            yield PipelineEvent("token", text)
-            cited: list[int] = []
-        else:
-            text = " ".join(c.render() for c in shown)
-            cited = sorted({n for c in shown for n in c.cited})
-        if origin != "none" and is_degenerate(text):
-            flags.append(Flag.DEGENERATE_ANSWER)
-
-        text, disclaimer, spans = yield from self._guard_and_disclaim(
-            text, question, evidence, sources, cited, collection, origin, flags
-        )
-        first = draft.first_shown or generated_at
-        timings = {
-            "retrieval_ms": round((retrieved - started) * 1000, 1),
-            "ttft_ms": round((first - started) * 1000, 1),
-            "total_ms": round((generated_at - started) * 1000, 1),
-            "completion_tokens": float(draft.generated),
-        }
-        self._observe(draft, started, generated_at)
-        self._count(
-            "answers", {"model": "generated", "evidence": "fallback"}.get(origin, "abstained")
-        )
-        answer = Answer(
-            text=text,
-            citations=[s for s in sources if s.n in cited],
-            sources=sources,
-            flags=flags,
-            retrieval_score=round(best, 4) if best is not None else None,
-            timings=timings,
-            model=model.name,
-            model_version_id=lease.version_id,
-            disclaimer=disclaimer,
-            pii_spans=spans,
-            detected_pii=self.detect_pii is not None and origin != "none",
-            origin=origin,
-            question=searched,
-            finish_reason=finish,
-            prompt_tokens=prompt_tokens,
-            dropped=tuple(c.reason for c in draft.dropped),
-            abstain_reason=abstain_reason,
-        )
-        yield PipelineEvent("done", answer)
-        return answer
+            return _Outcome("none", [], reason)
+        quoted = extractive_answer(found.evidence, self.settings.answers.fallback_sentences)
+        flags.append(Flag.FALLBACK_ANSWER)
+        return _Outcome("evidence" if quoted else "none", quoted)
 
     def _checked(
         self, pieces: Iterator[str], evidence: dict[int, str], draft: _Draft
