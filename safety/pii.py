@@ -178,6 +178,67 @@ def _names_in_company(text: str, found: list[PIISpan], common: frozenset[str]) -
     return extra
 
 
+_WORD_BEFORE = re.compile(rf"({_CAP_WORD})[ \t]+$")
+
+
+def _names_just_before(
+    text: str, found: list[PIISpan], names: frozenset[str], common: frozenset[str]
+) -> list[PIISpan]:
+    """A found name together with the known given name or surname just before it.
+
+    The small NER model often takes a name that opens a sentence for a verb or a noun and tags
+    only the rest: in "Rosalind Quarrendon here ..." it found "Quarrendon" and "Rosalind" was
+    stored as it was.
+    """
+    extra = []
+    for span in found:
+        if span.entity_type != "PERSON":
+            continue
+        match = _WORD_BEFORE.search(text, max(0, span.start - 40), span.start)
+        if match is None:
+            continue
+        word = match.group(1).casefold()
+        if word in names and word not in common:
+            extra.append(PIISpan(match.start(1), span.end, "PERSON", span.score))
+    return extra
+
+
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+def _with_known_names(
+    text: str, spans: list[PIISpan], mapping: PlaceholderStore, common: frozenset[str]
+) -> list[PIISpan]:
+    """``spans`` and every further word of ``text`` that is a name the mapping already holds.
+
+    The NER model tags a name by its context, so it can find "Rosalind Quarrendon" in one
+    message of a conversation and miss "Rosalind again: ..." in the next; once a name is known
+    to be personal in a conversation (or a record), every later mention of it is too.
+    """
+    if not (mapping.digests if isinstance(mapping, PlaceholderMap) else mapping):
+        return spans
+    extra = []
+    for match in _NAME_WORD.finditer(text):
+        word = match.group()
+        if len(word) < 3 or word.casefold() in common:
+            continue
+        for value in (word, word[:-2]) if word[-2:] in ("'s", "’s") else (word,):
+            if isinstance(mapping, PlaceholderMap):
+                known = mapping.get("PERSON", value)
+            else:
+                known = mapping.get(value)
+            if known is not None and known.startswith("<PERSON_"):
+                extra.append(PIISpan(match.start(), match.start() + len(value), "PERSON", 0.5))
+                break
+    if not extra:
+        return spans
+    chosen = list(spans)
+    for span in extra:
+        if all(span.end <= c.start or span.start >= c.end for c in chosen):
+            chosen.append(span)
+    return sorted(chosen, key=lambda s: s.start)
+
+
 # Field labels that are not English words.
 _LABELS = {"re", "fwd", "fw", "cc", "bcc", "ps", "nb", "faq", "dob", "ssn", "mrn", "url"}
 
@@ -297,6 +358,7 @@ class PIIScrubber:
         ]
         found = [PIISpan(r.start, r.end, r.entity_type, float(r.score)) for r in results]
         found = [s for s in found if text[s.start : s.end].strip()]
+        found += _names_just_before(analysed, found, self._names, self._common)
         found += _names_in_company(analysed, found, self._common)
         found += _repeated_mentions(text, found)
         chosen: list[PIISpan] = []
@@ -327,10 +389,13 @@ class PIIScrubber:
         ``mapping`` is updated in place; passing the same one for every message of a
         conversation keeps the numbering consistent. A :class:`PlaceholderMap` stores keyed
         digests and may be persisted; a plain dict maps raw values and must stay in memory.
+        Names found in an earlier text with the same ``mapping`` are found again in this one,
+        even where the NER model misses them here.
         """
         mapping = {} if mapping is None else mapping
         # ``spans``: this text's findings from an earlier detect() (one engine pass, not two).
         spans = self.detect(text) if spans is None else spans
+        spans = _with_known_names(text, spans, mapping, self._common)
 
         def placeholder(entity: str, value: str) -> str:
             return _placeholder(mapping, entity, value)

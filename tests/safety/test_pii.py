@@ -94,6 +94,28 @@ def test_placeholder_map_keeps_only_keyed_digests(shared_models) -> None:
     assert PlaceholderMap(b"x" * 32).digest("PERSON", "Dana") != mapping.digest("PERSON", "Dana")
 
 
+def test_a_name_found_once_in_a_conversation_is_found_in_its_later_messages(shared_models) -> None:
+    # The NER model takes "Rosalind" opening a sentence for a verb (found by the whole-product
+    # scan, tests/web/test_whole_product_pii.py); the conversation's map knows the name.
+    scrubber = shared_models.scrubber
+    mapping = PlaceholderMap(b"k" * 32)
+    scrubber.scrub("Hello, I am Rosalind Quarrendon. My brother is Will.", mapping)
+    for text in (
+        "Rosalind again: is it asthma?",
+        "The answer was wrong for Rosalind.",
+        "Is Rosalind's cough worse?",
+    ):
+        scrubbed = scrubber.scrub(text, mapping)
+        assert "Rosalind" not in scrubbed and "<PERSON_1>" in scrubbed, scrubbed
+    # A name that is also an everyday word is not taken for the name everywhere.
+    assert scrubber.scrub("I will call the clinic.", mapping) == "I will call the clinic."
+
+
+def test_a_known_name_just_before_a_found_one_is_part_of_it(shared_models) -> None:
+    for text in ("Rosalind Quarrendon here: is it asthma?", "Rosalind Quarrendon is right."):
+        assert shared_models.scrubber.scrub(text).startswith("<PERSON_1> "), text
+
+
 def test_redact_and_reversible_pseudonyms(shared_models, tmp_path: Path) -> None:
     scrubber = shared_models.scrubber
     text = "Margaret Thornbury (margaret@example.com) asked about asthma."
