@@ -36,8 +36,8 @@ from assistant.users import create_user
 from tests.assistant.learning_helpers import TINY_LEARNING
 from tests.assistant.test_learning import start_worker, stop
 from tests.conftest import fixture_documents, services_with_shared_models
+from tests.web.conftest import provisioned_app
 from tests.web.test_web_end_to_end import parse_sse, sign_in
-from web import create_app
 
 pytestmark = pytest.mark.slow
 
@@ -211,7 +211,7 @@ def test_no_injected_value_anywhere_after_chats_reviews_a_dataset_and_a_training
     tmp_path: Path, services: Services, dense_cache: Path
 ) -> None:
     data_dir, web_log = services.settings.data_dir, tmp_path / "web.log"
-    app = create_app(services=services)
+    app = provisioned_app(services=services)
     app.config.update(TESTING=True)  # CSRF stays on: every post carries its token
     db = services.db
     user_id = create_user(db, "asker@example.org", "asker-password", "user")
