@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -14,6 +15,13 @@ from assistant.errors import AssistantError
 logger = logging.getLogger(__name__)
 
 JSON_PREFIXES = ("/api/", "/chat/", "/passage/")
+# The OpenAI-compatible API answers every failure in OpenAI's shape, for OpenAI's clients.
+OPENAI_PREFIX = "/v1/"
+OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+}
 
 # Stable, snake_case codes for the HTTP errors the app produces.
 HTTP_CODES = {
@@ -42,11 +50,29 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+def openai_error(status: int, code: str, message: str) -> Response:
+    """``{"error": {"message", "type", "code"}}``, as OpenAI answers."""
+    default = "server_error" if status >= 500 else "invalid_request_error"
+    error: dict[str, Any] = {
+        "message": message,
+        "type": OPENAI_ERROR_TYPES.get(status, default),
+        "code": code,
+    }
+    if code == "model_not_found":  # exactly as OpenAI answers it
+        error |= {"type": "invalid_request_error", "param": "model"}
+    response = jsonify(error=error)
+    response.status_code = status
+    return response
+
+
 def error_response(
     status: int, code: str, message: str, base: BaseResponse | None = None
 ) -> Response:
-    """``{"error": code, "message": text}`` or the error page, keeping ``base``'s headers."""
-    if wants_json():
+    """``{"error": code, "message": text}`` (OpenAI's shape under /v1/) or the error page,
+    keeping ``base``'s headers."""
+    if request.path.startswith(OPENAI_PREFIX):
+        response = openai_error(status, code, message)
+    elif wants_json():
         response = jsonify(error=code, message=message)
     else:
         try:

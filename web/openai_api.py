@@ -23,7 +23,7 @@ from assistant.pipeline import GenerationOptions
 from assistant.tokens import verify_token
 from safety.guards import normalise_question
 from web.common import services
-from web.errors import error_response
+from web.errors import error_response, openai_error
 from web.streaming import event_stream
 
 logger = logging.getLogger(__name__)
@@ -35,17 +35,6 @@ MAX_HISTORY_TURNS = 6  # earlier user turns read to resolve a follow-up
 MAX_EARLIER_CHARS = 2000  # of each earlier question
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 ACTIVE_MODEL_ALIAS = "assistant"
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
-
-
-def openai_error(status: int, code: str, message: str) -> Response:
-    kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    error: dict[str, Any] = {"message": message, "type": kind, "code": code}
-    if code == "model_not_found":  # exactly as OpenAI answers it
-        error |= {"type": "invalid_request_error", "param": "model"}
-    response = jsonify(error=error)
-    response.status_code = status
-    return response
 
 
 @bp.errorhandler(AssistantError)
@@ -127,9 +116,14 @@ def chat_completions() -> Response:
 def _text_of(message: dict[str, Any]) -> str:
     content = message.get("content")
     if isinstance(content, list):  # content parts: the text ones
-        content = "".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
+        texts: list[str] = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text":
+                text = part.get("text", "")
+                if not isinstance(text, str):  # was a TypeError, a 500 (Schemathesis)
+                    raise InvalidInput(f"a {message.get('role')} message's 'text' must be text")
+                texts.append(text)
+        content = "".join(texts)
     if content is None and message.get("role") == "assistant":
         return ""  # an assistant turn that only called tools
     if not isinstance(content, str):
@@ -319,6 +313,14 @@ def _chunks(turn: Turn, completion_id: str) -> Iterator[str]:
 
 # OpenAI's clients parse their own error shape, so /v1 answers errors that way, not as the
 # rest of the product's ``{"error", "message"}``.
+_TOKENS = {
+    "type": ["integer", "null"],
+    "minimum": 1,
+    "maximum": 4096,
+    "description": "Cap on generated tokens; null or absent: the server's setting.",
+}
+_STOP_TEXT = {"type": "string", "minLength": 1, "maxLength": 100}
+
 OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
     "OpenAIError": {
         "type": "object",
@@ -334,8 +336,116 @@ OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
                 },
             }
         },
+    },
+    "ChatMessage": {
+        "type": "object",
+        "required": ["role", "content"],
+        "properties": {
+            "role": {"type": "string", "enum": sorted(ROLES)},
+            "content": {
+                "anyOf": [
+                    {"type": "string"},
+                    {
+                        "type": "array",
+                        "description": "Content parts: only those of type `text` are read.",
+                        "items": {
+                            "type": "object",
+                            "required": ["type", "text"],
+                            "properties": {
+                                "type": {"type": "string", "enum": ["text"]},
+                                "text": {"type": "string"},
+                            },
+                        },
+                    },
+                    {"type": "null"},
+                ],
+                "description": "null only in an assistant message (one that called tools).",
+            },
+        },
+        "if": {"properties": {"role": {"not": {"const": "assistant"}}}},
+        "then": {"properties": {"content": {"type": ["string", "array"]}}},
+    },
+    "ChatCompletionRequest": {
+        "type": "object",
+        "required": ["messages"],
+        "properties": {
+            "model": {
+                "type": ["string", "null"],
+                "description": "A model version's name (`GET /v1/models`); `assistant`, null "
+                "or absent: the active version. An unknown or rejected one is a 404.",
+                "examples": [ACTIVE_MODEL_ALIAS],
+            },
+            "messages": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_MESSAGES,
+                "items": {"$ref": "#/components/schemas/ChatMessage"},
+                "contains": {"properties": {"role": {"const": "user"}}},
+                "description": "The last message is the user's question (the setting "
+                "safety.max_question_chars bounds it); earlier user messages resolve a "
+                "follow-up; system messages are not followed.",
+            },
+            "stream": {"type": "boolean", "default": False},
+            "max_tokens": _TOKENS,
+            "max_completion_tokens": {**_TOKENS, "description": "Wins over `max_tokens`."},
+            "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+            "stop": {
+                "anyOf": [
+                    _STOP_TEXT,
+                    {"type": "array", "maxItems": 4, "items": _STOP_TEXT},
+                    {"type": "null"},
+                ]
+            },
+            "collection": {"$ref": "#/components/schemas/Collection"},
+        },
+        "examples": [
+            {
+                "model": ACTIVE_MODEL_ALIAS,
+                "messages": [{"role": "user", "content": "What are the symptoms of asthma?"}],
+            },
+            {
+                "messages": [
+                    {"role": "user", "content": "What is leukemia?"},
+                    {"role": "assistant", "content": "A cancer of the blood cells [1]."},
+                    {"role": "user", "content": "How is it treated?"},
+                ],
+                "stream": True,
+                "max_tokens": 64,
+            },
+        ],
+    },
+    "ChatCompletion": {
+        "type": "object",
+        "required": ["id", "object", "created", "model", "choices", "usage", "citations"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["chat.completion"]},
+            "created": {"type": "integer"},
+            "model": {"type": "string"},
+            "choices": {"type": "array", "items": {"type": "object"}},
+            "usage": {"type": "object"},
+            "citations": {"type": "array", "items": {"$ref": "#/components/schemas/Citation"}},
+            "sources": {"type": "array", "items": {"$ref": "#/components/schemas/Citation"}},
+            "abstained": {"type": "boolean"},
+            "flagged": {"type": "boolean"},
+            "held": {"type": "boolean"},
+        },
+    },
+}
+
+OPENAPI_SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (`assistant create-token`).",
     }
 }
+
+_CHUNKS_DESCRIPTION = """With `stream: true`: server-sent events, each `data: <one line of
+JSON>` and a blank line: `chat.completion.chunk` objects (the first with the role, then the
+text, the last with `finish_reason`, `usage`, `citations` and `sources`), or, when the answer
+fails after the stream started, one `{"error": {"message", "type", "code"}}`; then always
+`data: [DONE]`."""
 
 
 def _openai_error(description: str) -> dict[str, Any]:
@@ -359,38 +469,29 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                 "required": True,
                 "content": {
                     "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["messages"],
-                            "properties": {
-                                "model": {
-                                    "type": "string",
-                                    "description": "Ignored: the active model version answers.",
-                                },
-                                "messages": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "properties": {
-                                            "role": {"type": "string"},
-                                            "content": {"type": "string"},
-                                        },
-                                    },
-                                },
-                                "stream": {"type": "boolean", "default": False},
-                                "collection": {
-                                    "type": "string",
-                                    "description": "Search only this collection (an extension).",
-                                },
-                            },
-                        }
+                        "schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}
                     }
                 },
             },
             "responses": {
-                "200": {"description": "A chat.completion object (or an event stream)."},
+                "200": {
+                    "description": "A `chat.completion` (or, with `stream: true`, its chunks).",
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/ChatCompletion"}
+                        },
+                        "text/event-stream": {
+                            "schema": {"type": "string", "description": _CHUNKS_DESCRIPTION}
+                        },
+                    },
+                },
                 "400": _openai_error("Invalid request."),
                 "401": _openai_error("Missing, unknown or revoked API token."),
+                "404": _openai_error("No such model version (`model_not_found`)."),
+                "413": _openai_error(
+                    "Body over 1 MiB, or prompt and `max_tokens` too long for the model."
+                ),
+                "429": _openai_error("Too many requests; retry after Retry-After seconds."),
                 "503": _openai_error("The model is busy: retry after Retry-After seconds."),
             },
         }

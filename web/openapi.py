@@ -2,17 +2,21 @@
 
 Each blueprint module may document its own endpoints: a module-level
 ``OPENAPI_PATHS: dict[str, dict]`` (OpenAPI 3.1 path items, keyed by path) and, if it needs
-them, ``OPENAPI_SCHEMAS: dict[str, dict]`` (component schemas). ``document()`` merges those of
-every registered blueprint, so a new blueprint needs no edit here.
+them, ``OPENAPI_SCHEMAS: dict[str, dict]`` (component schemas) and
+``OPENAPI_SECURITY_SCHEMES: dict[str, dict]``. ``document()`` merges those of every
+registered blueprint, so a new blueprint needs no edit here.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import sys
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
+
+from web.common import MAX_ID
 
 bp = Blueprint("openapi", __name__)
 
@@ -67,17 +71,31 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["question"],
         "properties": {
-            "question": {"type": "string", "minLength": 1},
+            "question": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 4000,  # the setting safety.max_question_chars: see collect()
+                "description": "Surrounding space and control characters are removed first; "
+                "what is left must not be empty.",
+            },
             "conversation_id": {
                 "type": ["integer", "null"],
-                "description": "Continue this conversation; absent or null starts a new one.",
+                "minimum": 1,
+                "maximum": MAX_ID,
+                "description": "Continue this conversation (one of the user's own); absent "
+                "or null starts a new one.",
             },
-            "collection": {
-                "type": ["string", "null"],
-                "description": "Search only this collection (e.g. `medical`, `legal`); "
-                "absent, null or empty: all.",
-            },
+            "collection": ref("Collection"),
         },
+        "examples": [
+            {"question": "What are the symptoms of asthma?"},
+            {"question": "How is type 2 diabetes treated?", "collection": "medical"},
+        ],
+    },
+    "Collection": {
+        "type": ["string", "null"],
+        "enum": ["medical", "legal", "", None],  # the setting collections: see collect()
+        "description": "Search only this collection; absent, null or empty: all of them.",
     },
     "Citation": {
         "type": "object",
@@ -239,8 +257,32 @@ SCHEMAS: dict[str, Any] = {
 
 _STREAM_DESCRIPTION = """Server-sent events, in this order: one `sources`
 (`{"citations": [Citation]}`: the numbered passages given to the model), any number of
-`token` (`{"text": str}`), then one `done` (an `Answer`) or one `error` (an `Error`).
+`token` (`{"text": str}`), then one `done` (an `Answer`) or one `error` (an `Error`; it may
+come before `sources`). The stream always ends with that `done` or `error`.
 Each event is `event: <kind>` and `data: <one line of JSON>`, then a blank line."""
+
+_CITED = {"n": 1, "doc_id": "medical/asthma", "title": "Asthma", "start": 0, "end": 120}
+_ANSWERED = "Wheezing and shortness of breath [1]."
+_STREAM_EXAMPLE = "".join(
+    f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+    for kind, data in (
+        ("sources", {"citations": [_CITED]}),
+        ("token", {"text": _ANSWERED}),
+        (
+            "done",
+            {
+                "message_id": 2,
+                "conversation_id": 1,
+                "answer": _ANSWERED,
+                "citations": [_CITED],
+                "sources": [_CITED],
+                "flagged": False,
+                "abstained": False,
+                "origin": "model",
+            },
+        ),
+    )
+)
 
 PATHS: dict[str, Any] = {
     "/api/health": {
@@ -328,9 +370,14 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": _STREAM_DESCRIPTION,
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    "content": {
+                        "text/event-stream": {
+                            "schema": {"type": "string"},
+                            "example": _STREAM_EXAMPLE,
+                        }
+                    },
                 },
-                **errors(400, 401, 403, 404, 413, 429),
+                **errors(400, 401, 403, 404, 413, 429, 503),
             },
         }
     },
@@ -389,8 +436,10 @@ DOCUMENT: dict[str, Any] = {
 
 
 def collect(app: Flask) -> dict[str, Any]:
-    """The document with the path items and schemas of every registered blueprint module."""
+    """The document with the path items, schemas and security schemes of every registered
+    blueprint module, and the bounds this app's settings put on questions."""
     doc = copy.deepcopy(DOCUMENT)
+    components = doc["components"]
     seen: set[str] = set()
     for blueprint in app.blueprints.values():
         module = sys.modules.get(blueprint.import_name)
@@ -400,8 +449,16 @@ def collect(app: Flask) -> dict[str, Any]:
         for path, item in getattr(module, "OPENAPI_PATHS", {}).items():
             doc["paths"].setdefault(path, {}).update(copy.deepcopy(item))
         for name, schema in getattr(module, "OPENAPI_SCHEMAS", {}).items():
-            doc["components"]["schemas"].setdefault(name, copy.deepcopy(schema))
+            components["schemas"].setdefault(name, copy.deepcopy(schema))
+        for name, scheme in getattr(module, "OPENAPI_SECURITY_SCHEMES", {}).items():
+            components["securitySchemes"].setdefault(name, copy.deepcopy(scheme))
     doc["paths"] = dict(sorted(doc["paths"].items()))
+    services = app.extensions.get("assistant")
+    if services is not None:
+        settings = services.settings
+        question = components["schemas"]["AskRequest"]["properties"]["question"]
+        question["maxLength"] = settings.safety.max_question_chars
+        components["schemas"]["Collection"]["enum"] = [*settings.collections, "", None]
     return doc
 
 

@@ -33,7 +33,7 @@ from assistant.storage.models import JobKind, Role
 from training.datasets import EXPORT_FORMATS
 from training.train import loss_curve_svg
 from web.auth import current_user_id, role_required
-from web.common import job_json, json_body, send_task, services, to_json
+from web.common import MAX_ID, job_json, json_body, send_task, services, to_json
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +85,12 @@ def run_params(values: dict[str, Any]) -> dict[str, Any]:
     dataset_id = values.get("dataset_id")
     if dataset_id not in (None, ""):
         try:
-            params["dataset_id"] = learning.get_dataset(services().db, int(dataset_id)).id
-        except (TypeError, ValueError):
+            number = int(dataset_id)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
             raise InvalidInput("'dataset_id' must be an integer") from None
+        if not -MAX_ID <= number <= MAX_ID:  # past the database's integers (SQLite raises)
+            raise InvalidInput("'dataset_id' must be an integer") from None
+        params["dataset_id"] = learning.get_dataset(services().db, number).id
     elif learning.latest_dataset(services().db) is None:
         raise InvalidInput("no dataset yet: build one from reviewed feedback first")
     quantization = values.get("quantization") or services().settings.learning.quantization

@@ -58,8 +58,14 @@ def test_runs_are_validated_and_queued(client_for, db, settings) -> None:  # typ
         {"rank": 4},
         {"quantization": "q2"},
         {"dataset_id": 99},
+        # Past the database's 64-bit integers, or infinite: a 500 once (found by Schemathesis).
+        {"dataset_id": -(2**89)},
+        {"dataset_id": 2**63},
+        {"dataset_id": float("inf")},
     ):
-        response = admin.post("/api/training/runs", json=body)
+        response = admin.post(
+            "/api/training/runs", data=json.dumps(body), content_type="application/json"
+        )
         assert response.status_code in (400, 404), (body, response.data)
         assert set(response.get_json()) == {"error", "message"}
     assert admin.post("/api/training/runs", data="x").status_code == 400  # not JSON

@@ -121,3 +121,56 @@ def test_forbidden_page_is_html_and_forbidden_json_is_json(client_for) -> None: 
     api = client.get("/api/jobs")
     assert api.status_code == 403
     _is_error_json(api, "forbidden")
+
+
+def _is_openai_error(response, code: str) -> None:  # type: ignore[no-untyped-def]
+    assert response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    assert {"message", "type", "code"} <= set(error) and error["code"] == code, error
+    assert error["message"]
+
+
+def test_v1_answers_every_failure_in_openais_shape(app: Flask, accounts) -> None:  # type: ignore[no-untyped-def]
+    """OpenAI's clients read only their own error shape: the HTTP errors and unexpected
+    failures of /v1 came in the product's shape (or as an HTML page) once."""
+    from assistant.tokens import create_token
+
+    def broken() -> str:
+        raise RuntimeError("patient Jane Roe")
+
+    app.add_url_rule("/v1/test-broken", view_func=broken)
+    token, _ = create_token(app.extensions["assistant"].db, accounts["user"].email, "tests")
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    unknown = client.get("/v1/nothing-here", headers=auth)
+    assert unknown.status_code == 404
+    _is_openai_error(unknown, "not_found")
+    wrong_method = client.get("/v1/chat/completions", headers=auth)
+    assert wrong_method.status_code == 405 and "POST" in wrong_method.headers["Allow"]
+    _is_openai_error(wrong_method, "method_not_allowed")
+    huge = client.post(
+        "/v1/chat/completions", data=HUGE, content_type="application/json", headers=auth
+    )
+    assert huge.status_code == 413
+    _is_openai_error(huge, "payload_too_large")
+    failed = client.get("/v1/test-broken", headers=auth)
+    assert failed.status_code == 500 and "Jane Roe" not in failed.get_data(as_text=True)
+    _is_openai_error(failed, "internal_error")
+    assert failed.get_json()["error"]["type"] == "server_error"
+
+
+def test_v1_content_parts_need_text_strings(app: Flask, accounts) -> None:  # type: ignore[no-untyped-def]
+    """A text part whose ``text`` is not a string was a 500 (found by Schemathesis)."""
+    from assistant.tokens import create_token
+
+    token, _ = create_token(app.extensions["assistant"].db, accounts["user"].email, "tests")
+    client = app.test_client()
+    for text in (42, None, ["a"], {"text": "a"}):
+        content = [{"type": "text", "text": "What is asthma? "}, {"type": "text", "text": text}]
+        response = client.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": content}]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 400, (text, response.data)
+        _is_openai_error(response, "invalid_input")

@@ -5,8 +5,10 @@ as an admin: zero 5xx, and every 4xx is a JSON ``{"error", "message"}``. Hostile
 The app has a real database but no index and no loaded models. The two ask endpoints are left
 out of the generated cases: Schemathesis's negative cases may break only a header and so pass
 a valid question on, which would need the index and the model (503 ``index_not_ready`` here).
-They get the hand-written hostile bodies below, and tests/web/test_web_end_to_end.py and
-test_web_browser.py ask real questions.
+They get the hand-written hostile bodies below; tests/web/test_web_fuzz_stream.py runs
+Schemathesis on them and on ``/v1/chat/completions`` (which gets only a 401 here: no API token)
+against the real index and model, and test_web_end_to_end.py and test_web_browser.py ask real
+questions.
 """
 
 from __future__ import annotations
