@@ -28,7 +28,7 @@ from training.prompt_format import SYSTEM_PROMPT
 
 if TYPE_CHECKING:
     from assistant.services import Services
-    from training.config import TrainingConfig
+    from training.config import Quantization, TrainingConfig
     from training.datasets import DatasetFiles
 
 logger = logging.getLogger(__name__)
@@ -417,21 +417,82 @@ def candidate_name(job_id: int) -> str:
     return f"ft-job{job_id}"
 
 
+# Where each stage of a training job starts, as the job's progress (0-1).
+PROGRESS_LOADING = 0.02
+PROGRESS_TRAINING = (0.05, 0.65)  # from, to: in proportion to the steps done
+PROGRESS_EXPORT = 0.68
+PROGRESS_SCORE_ACTIVE = 0.75
+PROGRESS_SCORE_CANDIDATE = 0.85
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What a training job asks for, read from its params and checked."""
+
+    config: TrainingConfig
+    dataset: DatasetInfo
+    quantization: Quantization
+    auto_promote: bool  # may serve as soon as it passes the gate
+
+
 def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
-    """Train on a dataset, export, score against the active model, then promote or reject.
+    """Train on a dataset, export, score against the active model, then promote or reject:
+    request -> train -> export -> score -> register and decide.
 
     Idempotent: a redelivered job reuses a complete run folder and export (both are renamed
     into place only when whole) and never registers a version twice.
     """
-    from training.datasets import read_examples
-    from training.evaluate import gate, items_from_examples, regression_items, score_model
-    from training.export import export_run
-    from training.train import train
-
     db, settings = services.db, services.settings
-    learning = settings.learning
     job = jobs.get_job(db, job_id)
-    params = dict(job.params or {})
+    request = training_request(services, dict(job.params or {}))
+    with Lease(db, TRAINING_LOCK, ttl_s=settings.learning.lock_ttl_s, job_id=job_id) as lease:
+        if not jobs.start_job(db, job_id):
+            return dict(job.result)
+        clean_partial_files(services)
+        active = registry.active_version(db) or registry.ensure_base_version(
+            db, settings.llm.model_path
+        )
+        run_dir = runs_dir(services) / f"job-{job_id}"
+        run_summary = _train_stage(services, job_id, request, active, run_dir, lease)
+        lease.check()
+        _update_job(db, job_id, PROGRESS_EXPORT, "exporting the merged model to GGUF", run_summary)
+        candidate = _export_stage(services, job_id, request, active, run_dir)
+        lease.check()
+        decision = _score_stage(services, job_id, request, active, candidate)
+        metrics = {
+            **decision.comparison,
+            "gate": {"promote": decision.promote, "reasons": list(decision.reasons)},
+            "run": run_summary,
+            "training_config": request.config.to_json(),
+            "dataset_version": request.dataset.version,
+            "quantization": request.quantization,
+            "compared_with": {"id": active.id, "name": active.name},
+            "loss_curve": str(run_dir / "loss_curve.json"),
+        }
+        lease.check()
+        version = _register_once(
+            services, job_id, candidate, metrics, request.dataset.id, active.id
+        )
+        promoted = _decide_stage(services, version, decision, request, metrics, job.created_by)
+        prune_candidates(services)
+    result_json = {
+        "model_version_id": version.id,
+        "model_version": version.name,
+        "promoted": promoted,
+        "gate_passed": decision.promote,
+        "awaiting_approval": decision.promote and not promoted,
+        "reasons": list(decision.reasons),
+        "dataset_id": request.dataset.id,
+        **run_summary,
+        "comparison": decision.comparison,
+    }
+    jobs.finish_job(db, job_id, result_json)
+    return result_json
+
+
+def training_request(services: Services, params: dict[str, Any]) -> TrainingRequest:
+    """The job's params checked: its config within bounds, an exportable method, a dataset."""
+    db = services.db
     config = training_config(services, params.get("config"))
     if config.method == "prefix":
         raise InvalidInput("prefix tuning cannot be merged into a GGUF; use lora or full")
@@ -442,128 +503,160 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
     )
     if dataset is None:
         raise InvalidInput("no dataset yet: build one from reviewed feedback first")
-    quantization = params.get("quantization", learning.quantization)
-
-    with Lease(db, TRAINING_LOCK, ttl_s=learning.lock_ttl_s, job_id=job_id) as lease:
-        if not jobs.start_job(db, job_id):
-            return dict(job.result)
-        clean_partial_files(services)
-        active = registry.active_version(db) or registry.ensure_base_version(
-            db, settings.llm.model_path
-        )
-        train_examples = read_examples(dataset.path, "train")
-        validation = read_examples(dataset.path, "validation")
-        run_dir = runs_dir(services) / f"job-{job_id}"
-        last_write = [0.0]
-
-        loss_points: list[dict[str, float]] = []  # the live loss curve, until the run's own
-
-        def on_step(step: int, total: int, loss: float, eta: float) -> None:
-            lease.check()  # a run that lost its lease stops at the next step
-            loss_points.append({"step": step, "train_loss": round(loss, 5)})
-            now = time.monotonic()
-            if now - last_write[0] < 1.0 and step < total:
-                return
-            last_write[0] = now
-            _update_job(
-                db,
-                job_id,
-                0.05 + 0.6 * step / max(1, total),
-                f"training: step {step}/{total}, loss {loss:.4f}, ETA {eta:.0f}s",
-                {
-                    "step": step,
-                    "total_steps": total,
-                    "loss": round(loss, 5),
-                    "eta_s": round(eta),
-                    "loss_points": loss_points[-MAX_LIVE_LOSS_POINTS:],
-                },
-            )
-
-        if not (run_dir / "loss_curve.json").is_file():
-            _update_job(db, job_id, 0.02, "loading the base model", {"dataset_id": dataset.id})
-            result = train(
-                config,
-                train_examples,
-                validation,
-                active.serving_path,
-                run_dir,
-                cache_dir(services),
-                SYSTEM_PROMPT,
-                progress=on_step,
-            )
-            run_summary = {
-                "steps": result.steps,
-                "best_val_loss": result.best_val_loss,
-                "final_train_loss": result.final_train_loss,
-                "stopped_early": result.stopped_early,
-                "train_seconds": round(result.seconds, 1),
-                "steps_per_s": round(result.steps_per_s, 4),
-            }
-        else:
-            run_summary = {"reused_run": True}
-        lease.check()
-        _update_job(db, job_id, 0.68, "exporting the merged model to GGUF", run_summary)
-        out = models_dir(services) / f"{candidate_name(job_id)}.gguf"
-        if not out.is_file():
-            export_run(
-                run_dir,
-                active.serving_path,
-                cache_dir(services),
-                out,
-                quantization=quantization,
-                threads=settings.llm.n_threads,
-            )
-        lease.check()
-        _update_job(db, job_id, 0.75, "evaluating the candidate against the active model", {})
-        sets = {
-            "validation": items_from_examples(spread(validation, learning.eval_validation_limit)),
-            "regression": regression_items(limit=learning.regression_limit),
-        }
-        kwargs = {
-            "max_tokens": learning.eval_max_tokens,
-            "threads": settings.llm.n_threads,
-            "n_ctx": settings.llm.n_ctx,  # the served context: what fits in serving fits here
-        }
-        active_scores = score_model(active.serving_path, sets, SYSTEM_PROMPT, **kwargs)  # type: ignore[arg-type]
-        _update_job(db, job_id, 0.85, "evaluating the candidate", {})
-        candidate_scores = score_model(out, sets, SYSTEM_PROMPT, **kwargs)  # type: ignore[arg-type]
-        decision = gate(candidate_scores, active_scores, tolerances(services))
-        metrics = {
-            **decision.comparison,
-            "gate": {"promote": decision.promote, "reasons": list(decision.reasons)},
-            "run": run_summary,
-            "training_config": config.to_json(),
-            "dataset_version": dataset.version,
-            "quantization": quantization,
-            "compared_with": {"id": active.id, "name": active.name},
-            "loss_curve": str(run_dir / "loss_curve.json"),
-        }
-        lease.check()
-        version = _register_once(services, job_id, out, metrics, dataset.id, active.id)
+    learning = services.settings.learning
+    return TrainingRequest(
+        config=config,
+        dataset=dataset,
+        quantization=params.get("quantization", learning.quantization),
         # A model trained from user feedback waits for an admin unless a setting (or the
         # operator's own bootstrap run) says it may serve as soon as it passes the gate.
-        auto = learning.auto_promote or params.get("promote") == "auto"
-        promoted = decision.promote and auto
-        if promoted:
-            registry.activate_version(db, version.id, job.created_by, reason="promote")
-        elif not decision.promote:
-            registry.reject_version(db, version.id, metrics)
-        else:
-            logger.info("model version %s passed the gate; it awaits an admin", version.name)
-        prune_candidates(services)
-    result_json = {
-        "model_version_id": version.id,
-        "model_version": version.name,
-        "promoted": promoted,
-        "gate_passed": decision.promote,
-        "awaiting_approval": decision.promote and not promoted,
-        "reasons": list(decision.reasons),
-        "dataset_id": dataset.id,
-        **run_summary,
-        "comparison": decision.comparison,
+        auto_promote=learning.auto_promote or params.get("promote") == "auto",
+    )
+
+
+class _StepReporter:
+    """The training's progress callback: checks the lease at every step (a run that lost it
+    stops) and writes the job's progress and live loss curve at most once a second."""
+
+    def __init__(self, db: Database, job_id: int, lease: Lease) -> None:
+        self.db, self.job_id, self.lease = db, job_id, lease
+        self.loss_points: list[dict[str, float]] = []
+        self.last_write = 0.0
+
+    def __call__(self, step: int, total: int, loss: float, eta: float) -> None:
+        self.lease.check()
+        self.loss_points.append({"step": step, "train_loss": round(loss, 5)})
+        now = time.monotonic()
+        if now - self.last_write < 1.0 and step < total:
+            return
+        self.last_write = now
+        low, high = PROGRESS_TRAINING
+        _update_job(
+            self.db,
+            self.job_id,
+            low + (high - low) * step / max(1, total),
+            f"training: step {step}/{total}, loss {loss:.4f}, ETA {eta:.0f}s",
+            {
+                "step": step,
+                "total_steps": total,
+                "loss": round(loss, 5),
+                "eta_s": round(eta),
+                "loss_points": self.loss_points[-MAX_LIVE_LOSS_POINTS:],
+            },
+        )
+
+
+def _train_stage(
+    services: Services,
+    job_id: int,
+    request: TrainingRequest,
+    active: registry.ModelVersionInfo,
+    run_dir: Path,
+    lease: Lease,
+) -> dict[str, Any]:
+    """Train into ``run_dir`` (a complete run folder of a redelivered job is reused); the
+    run's summary."""
+    from training.datasets import read_examples
+    from training.train import train
+
+    if (run_dir / "loss_curve.json").is_file():
+        return {"reused_run": True}
+    db, dataset = services.db, request.dataset
+    _update_job(db, job_id, PROGRESS_LOADING, "loading the base model", {"dataset_id": dataset.id})
+    result = train(
+        request.config,
+        read_examples(dataset.path, "train"),
+        read_examples(dataset.path, "validation"),
+        active.serving_path,
+        run_dir,
+        cache_dir(services),
+        SYSTEM_PROMPT,
+        progress=_StepReporter(db, job_id, lease),
+    )
+    return {
+        "steps": result.steps,
+        "best_val_loss": result.best_val_loss,
+        "final_train_loss": result.final_train_loss,
+        "stopped_early": result.stopped_early,
+        "train_seconds": round(result.seconds, 1),
+        "steps_per_s": round(result.steps_per_s, 4),
     }
-    jobs.finish_job(db, job_id, result_json)
-    return result_json
+
+
+def _export_stage(
+    services: Services,
+    job_id: int,
+    request: TrainingRequest,
+    active: registry.ModelVersionInfo,
+    run_dir: Path,
+) -> Path:
+    """The run merged into the active model and quantized to one GGUF file (reused when a
+    redelivered job already wrote it whole)."""
+    from training.export import export_run
+
+    out = models_dir(services) / f"{candidate_name(job_id)}.gguf"
+    if not out.is_file():
+        export_run(
+            run_dir,
+            active.serving_path,
+            cache_dir(services),
+            out,
+            quantization=request.quantization,
+            threads=services.settings.llm.n_threads,
+        )
+    return out
+
+
+def _score_stage(
+    services: Services,
+    job_id: int,
+    request: TrainingRequest,
+    active: registry.ModelVersionInfo,
+    candidate: Path,
+) -> Any:
+    """The candidate and the active model on the same held-back sets; the gate's decision."""
+    from training.datasets import read_examples
+    from training.evaluate import gate, items_from_examples, regression_items, score_model
+
+    db, settings = services.db, services.settings
+    learning = settings.learning
+    _update_job(
+        db, job_id, PROGRESS_SCORE_ACTIVE, "evaluating the candidate against the active model", {}
+    )
+    validation = read_examples(request.dataset.path, "validation")
+    sets = {
+        "validation": items_from_examples(spread(validation, learning.eval_validation_limit)),
+        "regression": regression_items(limit=learning.regression_limit),
+    }
+    kwargs = {
+        "max_tokens": learning.eval_max_tokens,
+        "threads": settings.llm.n_threads,
+        "n_ctx": settings.llm.n_ctx,  # the served context: what fits in serving fits here
+    }
+    active_scores = score_model(active.serving_path, sets, SYSTEM_PROMPT, **kwargs)  # type: ignore[arg-type]
+    _update_job(db, job_id, PROGRESS_SCORE_CANDIDATE, "evaluating the candidate", {})
+    candidate_scores = score_model(candidate, sets, SYSTEM_PROMPT, **kwargs)  # type: ignore[arg-type]
+    return gate(candidate_scores, active_scores, tolerances(services))
+
+
+def _decide_stage(
+    services: Services,
+    version: registry.ModelVersionInfo,
+    decision: Any,
+    request: TrainingRequest,
+    metrics: dict[str, Any],
+    actor_id: int | None,
+) -> bool:
+    """Serve, reject or hold the registered candidate for an admin; whether it now serves."""
+    db = services.db
+    promoted = bool(decision.promote and request.auto_promote)
+    if promoted:
+        registry.activate_version(db, version.id, actor_id, reason="promote")
+    elif not decision.promote:
+        registry.reject_version(db, version.id, metrics)
+    else:
+        logger.info("model version %s passed the gate; it awaits an admin", version.name)
+    return promoted
 
 
 def _register_once(

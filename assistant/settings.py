@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.config import Fusion, SearchParams
 from safety.flags import rule_of
+from training.config import Quantization
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -585,7 +586,7 @@ class LearningSettings(BaseModel):
     learning_rate: float = Field(default=2e-4, gt=0, le=0.1, description="Default peak LR.")
     max_seq_len: int = Field(default=512, ge=32, le=8192, description="Tokens per example.")
     batch_size: int = Field(default=4, ge=1, le=256, description="Examples per step.")
-    quantization: Literal["none", "f16", "q8_0", "q4_k_m"] = Field(
+    quantization: Quantization = Field(
         default="q8_0", description="Quantization of the exported GGUF (none: float32)."
     )
     lock_ttl_s: float = Field(

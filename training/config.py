@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Method = Literal["lora", "prefix", "full"]
 METHODS: tuple[str, ...] = ("lora", "prefix", "full")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 QLORA_MODES: tuple[str, ...] = ("auto", "on", "off")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+
+
+# How an exported GGUF stores its weights (none: float32). One list for the settings, the
+# training page and the export.
+Quantization = Literal["none", "f16", "q8_0", "q4_k_m"]
+QUANTIZATIONS: tuple[Quantization, ...] = get_args(Quantization)
 
 
 @dataclass(frozen=True)

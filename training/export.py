@@ -16,15 +16,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from training.config import Quantization
 from training.train import load_base
 
 logger = logging.getLogger(__name__)
-
-Quantization = Literal["none", "f16", "q8_0", "q4_k_m"]
 
 
 class ExportError(Exception):

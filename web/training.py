@@ -30,6 +30,7 @@ from assistant import jobs, learning, registry
 from assistant.errors import AssistantError, InvalidInput, NotFound
 from assistant.storage import models
 from assistant.storage.models import JobKind, Role
+from training.config import QUANTIZATIONS
 from training.datasets import EXPORT_FORMATS
 from training.train import loss_curve_svg
 from web.auth import current_user_id, role_required
@@ -51,7 +52,6 @@ RUN_FIELDS: dict[str, type] = {
     "max_steps": int,
     "seed": int,
 }
-QUANTIZATIONS = ("none", "f16", "q8_0", "q4_k_m")
 EXPORT_MIMETYPES = {
     "alpaca": "application/json",
     "sharegpt": "application/jsonl",
