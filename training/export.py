@@ -231,11 +231,12 @@ def quantize(source: Path, target: Path, quantization: str, threads: int = 2) ->
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftypes[quantization]
     params.nthread = threads
-    # llama.cpp reports every tensor at info level through llama-cpp-python's logger, which
-    # prints to stderr: hundreds of lines per export. Keep warnings and errors only.
+    # llama.cpp reports every tensor through llama-cpp-python's logger, which prints to
+    # stderr: ~800 lines per export, each through the PII log filter in a worker (~15 s).
+    # Only ERROR quiets it (as Llama(verbose=False) does; assistant/llm/local.py likewise).
     llama_logger = logging.getLogger("llama-cpp-python")
     level = llama_logger.level
-    llama_logger.setLevel(max(level, logging.WARNING))
+    llama_logger.setLevel(max(level, logging.ERROR))
     try:
         rc = llama_cpp.llama_model_quantize(
             str(source).encode(), str(target).encode(), ctypes.byref(params)
