@@ -88,17 +88,18 @@ class RemoteLLM:
                 if response.status_code != 200:
                     _raise_for(response.status_code, response.read().decode("utf-8", "replace"))
                 for line in response.iter_lines():
+                    # Checked on every line: a server that sends only comments or keep-alive
+                    # lines must not hold the request past its deadline.
+                    if time.perf_counter() > deadline:
+                        raise GenerationTimeout(f"the answer took longer than {limit:.0f}s")
                     if not line.startswith("data:"):
                         continue
                     data = line[len("data:") :].strip()
                     if data == "[DONE]":
                         break
-                    choice = (json.loads(data).get("choices") or [{}])[0]
-                    text = (choice.get("delta") or {}).get("content")
+                    text = _delta_text(data)
                     if text:
                         yield text
-                    if time.perf_counter() > deadline:
-                        raise GenerationTimeout(f"the answer took longer than {limit:.0f}s")
         except httpx.TimeoutException as exc:
             raise GenerationTimeout(f"the model server did not answer in time: {exc}") from exc
         except httpx.HTTPError as exc:
@@ -115,3 +116,14 @@ def _raise_for(status: int, detail: str) -> None:
     if status == 400 and ("context" in detail or "exceed" in detail):
         raise ContextOverflow("the prompt does not fit in the remote model's context")
     raise ModelUnavailable(f"the model server answered {status}")
+
+
+def _delta_text(data: str) -> str | None:
+    """The text of one streamed chunk; ModelUnavailable for one that is not a chunk."""
+    try:
+        chunk = json.loads(data)
+        choice = (chunk.get("choices") or [{}])[0]
+        text = (choice.get("delta") or {}).get("content")
+    except (ValueError, AttributeError, IndexError, TypeError) as exc:
+        raise ModelUnavailable(f"the model server sent a malformed chunk: {data[:80]!r}") from exc
+    return text if isinstance(text, str) else None
