@@ -23,7 +23,7 @@ from assistant.locks import Lease, holder
 from assistant.storage import models
 from assistant.storage.db import Database
 from assistant.storage.models import JobKind, JobState, ModelKind, ModelState, ReviewState
-from training.examples import FeedbackRecord, FilterRules, Outcome
+from training.examples import Example, FeedbackRecord, FilterRules, Outcome
 from training.prompt_format import SYSTEM_PROMPT
 
 if TYPE_CHECKING:
@@ -279,7 +279,7 @@ def build_dataset(services: Services) -> DatasetInfo | None:
 
     from safety.pii import scrub_example
     from training.datasets import write_dataset
-    from training.examples import Example, PreferencePair, prepare, records_to_examples, split
+    from training.examples import PreferencePair, prepare, records_to_examples, split
 
     db = services.db
     with Lease(db, DATASET_LOCK, ttl_s=services.settings.learning.lock_ttl_s):
@@ -442,6 +442,8 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
     Idempotent: a redelivered job reuses a complete run folder and export (both are renamed
     into place only when whole) and never registers a version twice.
     """
+    from training.datasets import read_examples
+
     db, settings = services.db, services.settings
     job = jobs.get_job(db, job_id)
     request = training_request(services, dict(job.params or {}))
@@ -453,12 +455,14 @@ def train_and_evaluate(services: Services, job_id: int) -> dict[str, Any]:
             db, settings.llm.model_path
         )
         run_dir = runs_dir(services) / f"job-{job_id}"
-        run_summary = _train_stage(services, job_id, request, active, run_dir, lease)
+        # Read once: training validates on it, and the gate scores both models on it.
+        validation = read_examples(request.dataset.path, "validation")
+        run_summary = _train_stage(services, job_id, request, validation, active, run_dir, lease)
         lease.check()
         _update_job(db, job_id, PROGRESS_EXPORT, "exporting the merged model to GGUF", run_summary)
         candidate = _export_stage(services, job_id, request, active, run_dir)
         lease.check()
-        decision = _score_stage(services, job_id, request, active, candidate)
+        decision = _score_stage(services, job_id, validation, active, candidate)
         metrics = {
             **decision.comparison,
             "gate": {"promote": decision.promote, "reasons": list(decision.reasons)},
@@ -550,6 +554,7 @@ def _train_stage(
     services: Services,
     job_id: int,
     request: TrainingRequest,
+    validation: list[Example],
     active: registry.ModelVersionInfo,
     run_dir: Path,
     lease: Lease,
@@ -566,7 +571,7 @@ def _train_stage(
     result = train(
         request.config,
         read_examples(dataset.path, "train"),
-        read_examples(dataset.path, "validation"),
+        validation,
         active.serving_path,
         run_dir,
         cache_dir(services),
@@ -610,12 +615,11 @@ def _export_stage(
 def _score_stage(
     services: Services,
     job_id: int,
-    request: TrainingRequest,
+    validation: list[Example],
     active: registry.ModelVersionInfo,
     candidate: Path,
 ) -> Any:
     """The candidate and the active model on the same held-back sets; the gate's decision."""
-    from training.datasets import read_examples
     from training.evaluate import gate, items_from_examples, regression_items, score_model
 
     db, settings = services.db, services.settings
@@ -623,7 +627,6 @@ def _score_stage(
     _update_job(
         db, job_id, PROGRESS_SCORE_ACTIVE, "evaluating the candidate against the active model", {}
     )
-    validation = read_examples(request.dataset.path, "validation")
     sets = {
         "validation": items_from_examples(spread(validation, learning.eval_validation_limit)),
         "regression": regression_items(limit=learning.regression_limit),

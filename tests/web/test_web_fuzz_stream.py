@@ -14,7 +14,6 @@ tests/web/test_web_fuzz.py fuzzes every other operation on an app without index 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -32,7 +31,9 @@ from assistant.tokens import create_token
 from assistant.users import create_user
 from tests.conftest import make_settings
 from tests.web.conftest import provisioned_app
+from tests.web.test_web_end_to_end import csrf_token
 from tests.web.test_web_fuzz import _check
+from tests.web.test_web_stream import parse_sse
 
 pytestmark = pytest.mark.slow
 
@@ -94,40 +95,21 @@ def live(indexed_services: Services) -> Iterator[Live]:
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}"
     session = requests.Session()
-    form = session.get(url + "/login", timeout=30).text
+    form = session.get(url + "/login", timeout=30).content
     signed_in = session.post(
         url + "/login",
-        data={"email": EMAIL, "password": PASSWORD, "csrf_token": _csrf(form)},
+        data={"email": EMAIL, "password": PASSWORD, "csrf_token": csrf_token(form)},
         timeout=30,
     )
     assert signed_in.status_code == 200 and "Sign out" in signed_in.text
     try:
-        yield Live(url, session, _csrf(signed_in.text), api_token)
+        yield Live(url, session, csrf_token(signed_in.content), api_token)
     finally:
         server.shutdown()
         thread.join(timeout=10)
 
 
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf[-_]token"[^>]*(?:content|value)="([^"]+)"', html)
-    assert match, html[:500]
-    return match.group(1)
-
-
 # ---- what a well-formed answer is ---------------------------------------------------------------
-def product_events(body: str) -> list[tuple[str, Any]]:
-    """``event: <kind>`` / ``data: <JSON>`` blocks, each ended by a blank line; strict."""
-    assert body.endswith("\n\n"), body[-300:]
-    events = []
-    for block in body[:-2].split("\n\n"):
-        lines = block.split("\n")
-        assert len(lines) == 2, block[:300]
-        kind, data = lines
-        assert kind.startswith("event: ") and data.startswith("data: "), block[:300]
-        events.append((kind.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
-    return events
-
-
 def check_error_event(data: Any) -> None:
     assert set(data) == {"error", "message"}, data
     assert isinstance(data["error"], str) and isinstance(data["message"], str), data
@@ -141,7 +123,7 @@ def check_answer(answer: Any) -> None:
 
 def check_chat_stream(body: str) -> dict[str, Any] | None:
     """``sources``, ``token``s, then one last ``done`` or ``error``; the done event's data."""
-    events = product_events(body)
+    events = parse_sse(body)  # strict: one event and one data line per block
     kinds = [kind for kind, _ in events]
     assert set(kinds) <= {"sources", "token", "done", "error"}, kinds
     assert kinds[-1] in ("done", "error") and kinds.count("done") + kinds.count("error") == 1
