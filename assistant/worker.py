@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery, Task
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
-from assistant import jobs
-from assistant.logging_setup import install_on_logger
+from assistant.infra import jobs
+from assistant.infra.logging_setup import install_on_logger
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def celery_init_app(app: Flask) -> Celery:
 
 def _recover_on_start(sender: Any = None, **_: Any) -> None:
     """A worker that starts fails the training jobs a dead worker left running."""
-    from assistant.learning import recover_stale_jobs
+    from assistant.learning.runs import recover_stale_jobs
 
     app = getattr(sender, "app", None)
     services = getattr(app, "services", None)

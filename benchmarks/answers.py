@@ -54,7 +54,7 @@ def log(message: str) -> None:
 
 
 def corpus_sample(path: Path, held_out: bool, n: int, seed: int) -> list[dict[str, Any]]:
-    from assistant.bootstrap import is_held_out
+    from assistant.learning.bootstrap import is_held_out
 
     records = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
     chosen = [r for r in records if is_held_out(r["doc_id"]) == held_out]
@@ -148,7 +148,7 @@ def main() -> None:
         os.environ["ASSISTANT_DATA_DIR"] = str(args.data_dir.resolve())
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from assistant import registry
+    from assistant.llm import registry
     from assistant.services import Services
     from assistant.settings import Settings
 
@@ -176,7 +176,7 @@ def main() -> None:
         prompts = []
         if prompt_source is not None:
             questions = [json.loads(line)["question"] for line in prompt_source.open()][:12]
-            from assistant.prompts import build_prompt
+            from assistant.asking.prompts import build_prompt
 
             pipeline, count = services.pipeline, services.llm.count_tokens
             for question in questions:  # the product's own prompts

@@ -184,10 +184,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+    from assistant.accounts.tokens import create_token
+    from assistant.accounts.users import create_user
     from assistant.services import Services
     from assistant.settings import Settings
-    from assistant.tokens import create_token
-    from assistant.users import create_user
 
     product = Settings()
     if not (product.index_dir / "CURRENT").is_file():

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.evaluation import read_jsonl  # noqa: E402
+from assistant.evaluation.retrieval import read_jsonl  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from safety.evaluation import Span, pii_case, score_pii  # noqa: E402
 from safety.pii import PIIScrubber, build_analyzer  # noqa: E402

@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.logging_setup import configure_logging  # noqa: E402
+from assistant.infra.logging_setup import configure_logging  # noqa: E402
 from assistant.services import Services  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from retrieval.chunking import embedding_text  # noqa: E402
@@ -64,7 +64,7 @@ def load_docs(limit: int) -> list[Document]:
 def bench_ingestion(limit: int) -> dict[str, float]:
     from sentence_transformers import SentenceTransformer
 
-    from assistant.corpus import ingest_documents
+    from assistant.corpus.ingest import ingest_documents
 
     documents = load_docs(limit)
     with tempfile.TemporaryDirectory() as folder:

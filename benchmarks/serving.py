@@ -246,7 +246,7 @@ def queue_wait_p95(metrics_text: str) -> dict[str, float | None]:
 
 def product_prompt(services: Any, question: str, count: Any, n_ctx: int, max_tokens: int) -> Any:
     """The prompt the product builds for ``question``: its evidence, in its layout."""
-    from assistant.prompts import build_prompt
+    from assistant.asking.prompts import build_prompt
 
     pipeline = services.pipeline
     evidence = pipeline.select(question, pipeline.retrieve(question), count)
@@ -291,14 +291,13 @@ def main() -> None:
     import httpx
     from llama_cpp import Llama
 
-    from assistant import registry
-    from assistant.llm import serving_file
-    from assistant.prompts import SYSTEM_PROMPT
+    from assistant.accounts.tokens import create_token
+    from assistant.asking.prompts import SYSTEM_PROMPT
+    from assistant.llm import registry, serving_file
     from assistant.services import Services
     from assistant.settings import Settings
     from assistant.storage import models
     from assistant.storage.models import ModelKind
-    from assistant.tokens import create_token
 
     settings = Settings()
     services = Services(settings)

@@ -39,8 +39,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from assistant import jobs, learning, registry  # noqa: E402
-from assistant.prompts import SYSTEM_PROMPT  # noqa: E402
+from assistant.asking.prompts import SYSTEM_PROMPT  # noqa: E402
+from assistant.infra import jobs  # noqa: E402
+from assistant.learning import datasets, folders, runs  # noqa: E402
+from assistant.llm import registry  # noqa: E402
 from assistant.services import Services  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from training.config import TrainingConfig  # noqa: E402
@@ -164,14 +166,12 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-training-"))
-    settings = Settings(data_dir=work / "var")  # type: ignore[call-arg]
-    settings.learning.cache_dir = Path(
-        os.environ.get("ASSISTANT_LEARNING__CACHE_DIR", work / "cache")
-    )
+    cache_dir = Path(os.environ.get("ASSISTANT_LEARNING__CACHE_DIR", work / "cache"))
+    settings = Settings(data_dir=work / "var", learning={"cache_dir": cache_dir})  # type: ignore[call-arg]
     services = Services(settings)
     services.db.upgrade()
     base = settings.llm.model_path
-    cache = learning.cache_dir(services)
+    cache = folders.cache_dir(services)
     figures: dict[str, Any] = {"cpu_count": os.cpu_count()}
 
     # 1. loops
@@ -201,7 +201,7 @@ def main() -> None:
     print("partial:", json.dumps(figures), file=sys.stderr, flush=True)
 
     # 2. the cycle for 500 examples
-    from tests.assistant.learning_helpers import QA, seed_feedback
+    from tests.assistant.learning.learning_helpers import QA, seed_feedback
 
     records = qa_records(500)
     items = [
@@ -211,7 +211,7 @@ def main() -> None:
     registry.ensure_base_version(services.db, base)
     seed_feedback(services.db, items)
     started = time.perf_counter()
-    dataset = learning.build_dataset(services)
+    dataset = datasets.build_dataset(services)
     assert dataset is not None
     dataset_seconds = time.perf_counter() - started
     parts: dict[str, Any] = {
@@ -224,7 +224,7 @@ def main() -> None:
     if args.full_cycle:
         job_id = jobs.create_job(services.db, "training", {}, None)
         started = time.perf_counter()
-        result = learning.train_and_evaluate(services, job_id)
+        result = runs.train_and_evaluate(services, job_id)
         parts["train_export_gate_seconds"] = round(time.perf_counter() - started, 1)
         cycle = dataset_seconds + parts["train_export_gate_seconds"]
         parts["promoted"] = result["promoted"]

@@ -78,19 +78,16 @@ def shared_models(tmp_path_factory: pytest.TempPathFactory) -> Services:
 
 
 def services_with_shared_models(settings: Settings, shared: Services) -> Services:
-    services = Services(settings)
-    for part in ("embedder", "scrubber", "llm"):
-        if shared.loaded(part):
-            services._parts[part] = getattr(shared, part)
-    services._parts.setdefault("embedder", shared.embedder)
-    services._parts.setdefault("scrubber", shared.scrubber)
-    return services
+    parts = {"embedder": shared.embedder, "scrubber": shared.scrubber}
+    if shared.loaded("llm"):  # otherwise loaded by whichever Services first needs it
+        parts["llm"] = shared.llm
+    return Services(settings, parts)
 
 
 @pytest.fixture(scope="session")
 def indexed_services(tmp_path_factory: pytest.TempPathFactory, shared_models: Services) -> Services:
     """Services over a fresh SQLite database and a small real index, built once."""
-    from assistant.corpus import ingest_documents
+    from assistant.corpus.ingest import ingest_documents
 
     services = services_with_shared_models(
         make_settings(tmp_path_factory.mktemp("indexed")), shared_models

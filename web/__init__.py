@@ -12,7 +12,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask.wrappers import Response
 from flask_wtf.csrf import CSRFProtect
 
-from assistant.control import MAX_UPLOAD_REQUEST
+from assistant.corpus.uploads import MAX_UPLOAD_REQUEST
 from assistant.services import Services, build_services
 from assistant.settings import Settings
 from assistant.worker import celery_init_app

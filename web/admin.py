@@ -10,9 +10,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from assistant import audit, control
-from assistant.accounts import remove_account
+from assistant.accounts import roles
+from assistant.accounts.removal import remove_account
+from assistant.accounts.users import create_user
+from assistant.corpus import documents as corpus_documents
+from assistant.corpus import uploads
 from assistant.errors import AssistantError, InvalidInput
+from assistant.evaluation import quality as quality_figures
+from assistant.infra import audit
 from assistant.storage.models import (
     Document,
     Feedback,
@@ -25,7 +30,6 @@ from assistant.storage.models import (
     Role,
     User,
 )
-from assistant.users import create_user
 from web.auth import current_user_id, role_required
 from web.common import send_task, services
 
@@ -111,21 +115,21 @@ def corpus() -> str:
     collection = _text_arg("collection")
     query = _text_arg("q")
     with services().db.session() as s:
-        documents = control.list_documents(s, collection, query, _page_arg())
+        documents = corpus_documents.list_documents(s, collection, query, _page_arg())
         figures = overview(s)
         jobs = recent_jobs(s, kind=JobKind.INGEST)
     collections = services().settings.collections
-    uploads = {c: control.uploaded_files(services(), c) for c in collections}
+    uploaded = {c: uploads.uploaded_files(services(), c) for c in collections}
     return render_template(
         "admin_corpus.html",
         documents=documents,
         figures=figures,
         jobs=jobs,
-        uploads=uploads,
+        uploads=uploaded,
         collections=collections,
         collection=collection,
         query=query,
-        max_upload_mib=control.MAX_UPLOAD_BYTES // 2**20,
+        max_upload_mib=uploads.MAX_UPLOAD_BYTES // 2**20,
     )
 
 
@@ -137,10 +141,10 @@ def upload() -> Response:
     try:
         if not files:
             raise InvalidInput("Choose at least one file to upload.")
-        paths = control.save_uploads(
+        paths = uploads.save_uploads(
             services(), collection, [(f.filename or "", f.stream) for f in files]
         )
-        job_id = control.start_ingest(
+        job_id = uploads.start_ingest(
             services(), send_task(), collection, paths, current_user_id(), "upload"
         )
     except AssistantError as e:
@@ -154,8 +158,8 @@ def upload() -> Response:
 def reindex() -> Response:
     collection = request.form.get("collection", "")
     try:
-        paths = control.uploaded_files(services(), collection)
-        job_id = control.start_ingest(
+        paths = uploads.uploaded_files(services(), collection)
+        job_id = uploads.start_ingest(
             services(), send_task(), collection, paths, current_user_id(), "reindex"
         )
     except AssistantError as e:
@@ -168,8 +172,8 @@ def reindex() -> Response:
 @role_required(Role.ADMIN)
 def document(doc_id: str) -> str:
     with services().db.session() as s:
-        row = control.get_document(s, doc_id)
-    chunks = control.document_chunks(services(), doc_id)
+        row = corpus_documents.get_document(s, doc_id)
+    chunks = corpus_documents.document_chunks(services(), doc_id)
     return render_template("admin_document.html", document=row, chunks=chunks)
 
 
@@ -177,10 +181,10 @@ def document(doc_id: str) -> str:
 @role_required(Role.ADMIN)
 def delete_document(doc_id: str) -> Response:
     """Remove a document from the index (a new version) and the registry."""
-    from assistant.corpus import delete_documents
+    from assistant.corpus.ingest import delete_documents
 
     with services().db.session() as s:
-        row = control.get_document(s, doc_id)
+        row = corpus_documents.get_document(s, doc_id)
     delete_documents(services(), [doc_id])
     with services().db.session() as s:
         audit.record(s, current_user_id(), "corpus.delete", target=f"document:{doc_id}")
@@ -196,7 +200,7 @@ def quality() -> str:
     if not 1 <= days <= 365:
         abort(400, "'days' must be between 1 and 365.")
     with services().db.session() as s:
-        figures = control.quality(s, days)
+        figures = quality_figures.quality(s, days)
     return render_template("admin_quality.html", quality=figures, days=days)
 
 
@@ -205,7 +209,7 @@ def quality() -> str:
 @role_required(Role.ADMIN)
 def users() -> str:
     with services().db.session() as s:
-        accounts = control.list_accounts(s)
+        accounts = roles.list_accounts(s)
     return render_template("admin_users.html", accounts=accounts, roles=list(Role))
 
 
@@ -237,7 +241,7 @@ def update_user(user_id: int) -> Response:
     active = request.form.get("active")
     try:
         with services().db.session() as s:
-            account = control.update_account(
+            account = roles.update_account(
                 s,
                 current_user_id(),
                 user_id,
@@ -254,7 +258,7 @@ def update_user(user_id: int) -> Response:
 @bp.post("/admin/users/<int:user_id>/delete")
 @role_required(Role.ADMIN)
 def delete_user(user_id: int) -> Response:
-    """Remove an account and everything it wrote (assistant/accounts.py)."""
+    """Remove an account and everything it wrote (assistant/accounts/removal.py)."""
     try:
         removed = remove_account(services().db, user_id, current_user_id(), services().answer_cache)
     except AssistantError as e:
@@ -274,5 +278,5 @@ def delete_user(user_id: int) -> Response:
 def audit_log() -> str:
     action = _text_arg("action", 100)
     with services().db.session() as s:
-        page = control.audit_log(s, action, _page_arg())
+        page = audit.audit_log(s, action, _page_arg())
     return render_template("admin_audit.html", log=page, action=action)

@@ -18,11 +18,15 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import text
 
-from assistant import control
-from assistant import jobs as job_rows
-from assistant.accounts import remove_account
-from assistant.chat import StreamEvent
+from assistant.accounts import roles
+from assistant.accounts.removal import remove_account
+from assistant.asking.chat import StreamEvent
+from assistant.corpus import documents as corpus_documents
+from assistant.corpus import uploads
 from assistant.errors import InvalidInput
+from assistant.evaluation import quality as quality_figures
+from assistant.infra import audit
+from assistant.infra import jobs as job_rows
 from assistant.storage.models import Role
 from web.admin import recent_jobs
 from web.auth import current_user_id, role_required
@@ -71,14 +75,14 @@ def health() -> tuple[Response, int]:
 @bp.get("/conversations")
 @role_required()
 def conversations() -> Response:
-    views = services().chat.list_conversations(current_user_id())
+    views = services().history.list_conversations(current_user_id())
     return jsonify(conversations=to_json(views))
 
 
 @bp.get("/conversations/<int:conversation_id>")
 @role_required()
 def conversation(conversation_id: int) -> Response:
-    return jsonify(to_json(services().chat.get_conversation(current_user_id(), conversation_id)))
+    return jsonify(to_json(services().history.get_conversation(current_user_id(), conversation_id)))
 
 
 @bp.post("/ask")
@@ -105,7 +109,7 @@ def ask() -> Any:
 @bp.post("/feedback")
 @role_required()
 def feedback() -> tuple[Response, int]:
-    feedback_id = services().chat.add_feedback(current_user_id(), **feedback_args(json_body()))
+    feedback_id = services().feedback.add_feedback(current_user_id(), **feedback_args(json_body()))
     return jsonify(id=feedback_id), 201
 
 
@@ -147,7 +151,9 @@ def job(job_id: int) -> Response:
 @role_required(Role.ADMIN)
 def documents() -> Response:
     with services().db.session() as s:
-        page = control.list_documents(s, _query_text("collection", 50), _query_text("q"), _page())
+        page = corpus_documents.list_documents(
+            s, _query_text("collection", 50), _query_text("q"), _page()
+        )
     return jsonify(to_json(page))
 
 
@@ -155,8 +161,8 @@ def documents() -> Response:
 @role_required(Role.ADMIN)
 def document(doc_id: str) -> Response:
     with services().db.session() as s:
-        row = control.get_document(s, doc_id)
-    chunks = control.document_chunks(services(), doc_id)
+        row = corpus_documents.get_document(s, doc_id)
+    chunks = corpus_documents.document_chunks(services(), doc_id)
     return jsonify(document=to_json(row), chunks=to_json(chunks))
 
 
@@ -175,10 +181,10 @@ def upload_documents() -> tuple[Response, int]:
     if not isinstance(files, list) or not 1 <= len(files) <= MAX_API_UPLOAD_FILES:
         raise InvalidInput(f"'files' must be a list of 1 to {MAX_API_UPLOAD_FILES} files.")
     decoded = [_uploaded_file(i, f) for i, f in enumerate(files)]
-    paths = control.save_uploads(
+    paths = uploads.save_uploads(
         services(), collection, [(name, io.BytesIO(data)) for name, data in decoded]
     )
-    job_id = control.start_ingest(
+    job_id = uploads.start_ingest(
         services(), send_task(), collection, paths, current_user_id(), "upload"
     )
     return jsonify(job_id=job_id, files=[p.name for p in paths]), 202
@@ -212,8 +218,8 @@ def reindex() -> tuple[Response, int]:
     collection = json_body().get("collection")
     if not isinstance(collection, str):
         raise InvalidInput("'collection' must be a string.")
-    paths = control.uploaded_files(services(), collection)
-    job_id = control.start_ingest(
+    paths = uploads.uploaded_files(services(), collection)
+    job_id = uploads.start_ingest(
         services(), send_task(), collection, paths, current_user_id(), "reindex"
     )
     return jsonify(job_id=job_id), 202
@@ -224,7 +230,7 @@ def reindex() -> tuple[Response, int]:
 def quality() -> Response:
     days = _int_arg("days", 14, 1, 365)
     with services().db.session() as s:
-        figures = control.quality(s, days)
+        figures = quality_figures.quality(s, days)
     return jsonify(
         days=to_json(figures.days),
         versions=[
@@ -244,7 +250,7 @@ def quality() -> Response:
 @role_required(Role.ADMIN)
 def users() -> Response:
     with services().db.session() as s:
-        return jsonify(users=to_json(control.list_accounts(s)))
+        return jsonify(users=to_json(roles.list_accounts(s)))
 
 
 @bp.patch("/admin/users/<int:user_id>")
@@ -257,7 +263,7 @@ def update_user(user_id: int) -> Response:
     if active is not None and not isinstance(active, bool):
         raise InvalidInput("'active' must be true or false.")
     with services().db.session() as s:
-        account = control.update_account(s, current_user_id(), user_id, role, active)
+        account = roles.update_account(s, current_user_id(), user_id, role, active)
     return jsonify(to_json(account))
 
 
@@ -272,7 +278,7 @@ def delete_user(user_id: int) -> Response:
 @role_required(Role.ADMIN)
 def audit_log() -> Response:
     with services().db.session() as s:
-        page = control.audit_log(s, _query_text("action", 100), _page())
+        page = audit.audit_log(s, _query_text("action", 100), _page())
     return jsonify(to_json(page))
 
 
@@ -352,8 +358,8 @@ OPENAPI_PATHS: dict[str, Any] = {
             "summary": "Upload corpus files into a collection and index them as a job (admin)",
             "description": "Each file gives its `filename` (.jsonl, .txt, .md, .html, .pdf) and "
             f"either `text` or `base64` (for a PDF). Up to {MAX_API_UPLOAD_FILES} files, "
-            f"{control.MAX_UPLOAD_BYTES // 2**20} MiB each, a body of "
-            f"{control.MAX_UPLOAD_REQUEST // 2**20} MiB in all; all are stored or none; a "
+            f"{uploads.MAX_UPLOAD_BYTES // 2**20} MiB each, a body of "
+            f"{uploads.MAX_UPLOAD_REQUEST // 2**20} MiB in all; all are stored or none; a "
             "same-named upload is replaced.",
             "requestBody": {
                 "required": True,

@@ -29,11 +29,8 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
-from assistant import audit
-from assistant.accounts import remove_account
-from assistant.errors import AssistantError, InvalidInput
-from assistant.storage.models import Role
-from assistant.users import (
+from assistant.accounts.removal import remove_account
+from assistant.accounts.users import (
     MAX_PASSWORD_CHARS,
     authenticate,
     change_password,
@@ -42,6 +39,9 @@ from assistant.users import (
     normalize_email,
     verify_password,
 )
+from assistant.errors import AssistantError, InvalidInput
+from assistant.infra import audit
+from assistant.storage.models import Role
 from web.common import services
 from web.errors import wants_json
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from assistant.chat import StreamEvent, Turn
+from assistant.asking.chat import StreamEvent, Turn
 from assistant.errors import AssistantError, InvalidInput
 from web.auth import current_user_id, role_required
 from web.common import ask_args, feedback_args, json_body, services, sse, to_json
@@ -20,15 +20,15 @@ bp = Blueprint("chat", __name__)
 
 
 def _page(conversation_id: int | None) -> str:
-    chat = services().chat
+    history = services().history
     user_id = current_user_id()
     current = (
-        chat.get_conversation(user_id, conversation_id) if conversation_id is not None else None
+        history.get_conversation(user_id, conversation_id) if conversation_id is not None else None
     )
     settings = services().settings
     return render_template(
         "chat.html",
-        conversations=chat.list_conversations(user_id),
+        conversations=history.list_conversations(user_id),
         current=current,
         collections=settings.collections,
         max_question_chars=settings.safety.max_question_chars,
@@ -72,7 +72,7 @@ def _events(turn: Turn) -> Iterator[str]:
 @bp.post("/chat/feedback")
 @role_required()
 def feedback() -> tuple[Response, int]:
-    feedback_id = services().chat.add_feedback(current_user_id(), **feedback_args(json_body()))
+    feedback_id = services().feedback.add_feedback(current_user_id(), **feedback_args(json_body()))
     return jsonify(id=feedback_id), 201
 
 
@@ -83,4 +83,4 @@ def passage(doc_id: str) -> Any:
     end = request.args.get("end", type=int)
     if start is None or end is None or start < 0 or end < start:
         raise InvalidInput("'start' and 'end' must be integers with 0 <= start <= end.")
-    return jsonify(to_json(services().chat.passage(doc_id, start, end)))
+    return jsonify(to_json(services().history.passage(doc_id, start, end)))

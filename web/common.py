@@ -11,9 +11,9 @@ from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import IntegerConverter
 
-from assistant.chat import StreamEvent
+from assistant.asking.chat import StreamEvent
 from assistant.errors import AssistantError, InvalidInput
-from assistant.jobs import SendTask
+from assistant.infra.jobs import SendTask
 from assistant.services import Services
 from assistant.storage.models import Job
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from assistant import registry
-from assistant.chat import StreamEvent, Turn
-from assistant.conversation import PastTurn
+from assistant.accounts.tokens import verify_token
+from assistant.asking.answer import GenerationOptions
+from assistant.asking.chat import StreamEvent, Turn
+from assistant.asking.conversation import PastTurn
 from assistant.errors import AssistantError, InvalidInput, ModelNotFound, ServerBusy, Unauthorized
-from assistant.pipeline import GenerationOptions
-from assistant.tokens import verify_token
+from assistant.llm import registry
 from safety.guards import normalise_question
 from web.common import services
 from web.errors import error_response, openai_error

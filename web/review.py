@@ -1,4 +1,5 @@
-"""The review queue pages and endpoint for reviewers and admins (logic in assistant.review)."""
+"""The review queue pages and endpoint for reviewers and admins (logic in
+assistant.review.queue)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
-from assistant import review
 from assistant.errors import AssistantError, InvalidInput
+from assistant.review import queue as review
 from assistant.storage.models import Role
 from web.auth import current_user_id, role_required
 from web.common import json_body, services, to_json

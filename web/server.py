@@ -40,7 +40,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def _filter_gunicorn_logs(_server: Any) -> None:
-    from assistant.logging_setup import install_pii_filter
+    from assistant.infra.logging_setup import install_pii_filter
 
     install_pii_filter()
 

@@ -26,8 +26,11 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from assistant import jobs, learning, registry
 from assistant.errors import AssistantError, InvalidInput, NotFound
+from assistant.infra import jobs
+from assistant.learning import datasets, folders, runs
+from assistant.learning import schedule as learning_schedule
+from assistant.llm import registry
 from assistant.storage import models
 from assistant.storage.models import JobKind, Role
 from training.config import QUANTIZATIONS
@@ -78,7 +81,7 @@ def run_params(values: dict[str, Any]) -> dict[str, Any]:
             config[key] = kind(value) if not isinstance(value, bool) else _bad(key)
         except (TypeError, ValueError):
             raise InvalidInput(f"'{key}' must be a {kind.__name__}") from None
-    learning.training_config(services(), config)  # raises InvalidInput when out of bounds
+    runs.training_config(services(), config)  # raises InvalidInput when out of bounds
     if config.get("method") == "prefix":
         raise InvalidInput("prefix tuning cannot be exported to GGUF; choose lora or full")
     params: dict[str, Any] = {"config": config}
@@ -90,8 +93,8 @@ def run_params(values: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput("'dataset_id' must be an integer") from None
         if not -MAX_ID <= number <= MAX_ID:  # past the database's integers (SQLite raises)
             raise InvalidInput("'dataset_id' must be an integer") from None
-        params["dataset_id"] = learning.get_dataset(services().db, number).id
-    elif learning.latest_dataset(services().db) is None:
+        params["dataset_id"] = datasets.get_dataset(services().db, number).id
+    elif datasets.latest_dataset(services().db) is None:
         raise InvalidInput("no dataset yet: build one from reviewed feedback first")
     quantization = values.get("quantization") or services().settings.learning.quantization
     if quantization not in QUANTIZATIONS:
@@ -121,7 +124,7 @@ def training_runs(limit: int = 20) -> list[models.Job]:
         )
 
 
-def dataset_json(d: learning.DatasetInfo) -> dict[str, Any]:
+def dataset_json(d: datasets.DatasetInfo) -> dict[str, Any]:
     return {
         "id": d.id,
         "version": d.version,
@@ -185,13 +188,13 @@ def page() -> str:
     latest = next((v for v in versions if v.metrics.get("candidate")), None)
     return render_template(
         "admin_training.html",
-        datasets=learning.list_datasets(db),
+        datasets=datasets.list_datasets(db),
         runs=training_runs(),
         versions=versions,
         latest=latest,
         comparison=comparison_rows(latest.metrics) if latest else [],
-        schedule=learning.get_schedule(db),
-        new_examples=learning.new_examples_count(db),
+        schedule=learning_schedule.get_schedule(db),
+        new_examples=datasets.new_examples_count(db),
         defaults=services().settings.learning,
         quantizations=QUANTIZATIONS,
         formats=list(EXPORT_FORMATS),
@@ -229,7 +232,7 @@ def form_start_run() -> BaseResponse:
 @role_required(Role.ADMIN)
 def form_promote(version_id: int) -> BaseResponse:
     return _form_action(
-        lambda: learning.promote(services(), version_id, current_user_id()).name,
+        lambda: runs.promote(services(), version_id, current_user_id()).name,
         "{result} is now serving.",
     )
 
@@ -243,7 +246,7 @@ def form_rollback() -> BaseResponse:
         target = int(raw) if raw and raw.isdigit() else None
         if raw and target is None:
             raise InvalidInput("'version_id' must be an integer")
-        return learning.rollback(services(), current_user_id(), target).name
+        return runs.rollback(services(), current_user_id(), target).name
 
     return _form_action(act, "Rolled back: {result} is now serving.")
 
@@ -261,7 +264,7 @@ def form_schedule() -> BaseResponse:
                 if not raw.isdigit():
                     raise InvalidInput(f"'{key}' must be a whole number")
                 values[key] = int(raw)
-        return learning.set_schedule(services().db, values, current_user_id())
+        return learning_schedule.set_schedule(services().db, values, current_user_id())
 
     return _form_action(act, "Schedule saved.")
 
@@ -271,7 +274,7 @@ def form_schedule() -> BaseResponse:
 def export_dataset(dataset_id: int, fmt: str) -> Response:
     if fmt not in EXPORT_FORMATS:
         raise NotFound(f"no export format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
-    dataset = learning.get_dataset(services().db, dataset_id)
+    dataset = datasets.get_dataset(services().db, dataset_id)
     path = dataset.path / EXPORT_FORMATS[fmt]
     if not path.is_file():
         raise NotFound(f"dataset {dataset_id} has no {fmt} export on disk")
@@ -292,7 +295,7 @@ def _training_job(job_id: int) -> models.Job:
 
 def _loss_curve_file(job_id: int, suffix: str) -> Path:
     """Where a run's own loss curve is (it exists once the run has finished training)."""
-    return learning.runs_dir(services()) / f"job-{job_id}" / f"loss_curve.{suffix}"
+    return folders.runs_dir(services()) / f"job-{job_id}" / f"loss_curve.{suffix}"
 
 
 def _loss_curve_path(job_id: int, suffix: str) -> Path:
@@ -321,7 +324,7 @@ def loss_svg(job_id: int) -> Response:
 @bp.get("/api/training/datasets")
 @role_required(Role.ADMIN)
 def api_datasets() -> Response:
-    return jsonify(datasets=[dataset_json(d) for d in learning.list_datasets(services().db)])
+    return jsonify(datasets=[dataset_json(d) for d in datasets.list_datasets(services().db)])
 
 
 @bp.post("/api/training/datasets")
@@ -368,7 +371,7 @@ def api_models() -> Response:
 @role_required(Role.ADMIN)
 def api_promote(version_id: int) -> Response:
     json_body()
-    return jsonify(version_json(learning.promote(services(), version_id, current_user_id())))
+    return jsonify(version_json(runs.promote(services(), version_id, current_user_id())))
 
 
 @bp.post("/api/training/rollback")
@@ -378,20 +381,22 @@ def api_rollback() -> Response:
     target = body.get("version_id")
     if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
         raise InvalidInput("'version_id' must be an integer")
-    return jsonify(version_json(learning.rollback(services(), current_user_id(), target)))
+    return jsonify(version_json(runs.rollback(services(), current_user_id(), target)))
 
 
 @bp.get("/api/training/schedule")
 @role_required(Role.ADMIN)
 def api_schedule() -> Response:
     db = services().db
-    return jsonify(schedule=learning.get_schedule(db), new_examples=learning.new_examples_count(db))
+    return jsonify(
+        schedule=learning_schedule.get_schedule(db), new_examples=datasets.new_examples_count(db)
+    )
 
 
 @bp.put("/api/training/schedule")
 @role_required(Role.ADMIN)
 def api_set_schedule() -> Response:
-    schedule = learning.set_schedule(services().db, json_body(), current_user_id())
+    schedule = learning_schedule.set_schedule(services().db, json_body(), current_user_id())
     return jsonify(schedule=schedule)
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from assistant.llm.base import ChatMessage, LLMBackend
 from assistant.llm.local import LocalLLM, requantized, serving_file
+from assistant.llm.registry import ModelVersionInfo
 from assistant.llm.remote import RemoteLLM
 from assistant.llm.router import Lease, ServingLLM
 from assistant.llm.scheduler import Scheduler
-from assistant.registry import ModelVersionInfo
 from assistant.settings import Settings
 from assistant.storage.models import ModelKind
 

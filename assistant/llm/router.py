@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from assistant.errors import ModelUnavailable
 from assistant.llm.base import ChatMessage, LLMBackend
-from assistant.registry import ModelVersionInfo
+from assistant.llm.registry import ModelVersionInfo
 
 logger = logging.getLogger(__name__)
 

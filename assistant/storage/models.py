@@ -34,7 +34,7 @@ class JobState(enum.StrEnum):
 
 
 class JobKind(enum.StrEnum):
-    """What a job does; each kind has one Celery task (assistant.jobs.TASK_OF)."""
+    """What a job does; each kind has one Celery task (assistant.infra.jobs.TASK_OF)."""
 
     INGEST = "ingest"
     DATASET = "dataset"

@@ -63,10 +63,40 @@ def test_the_search_settings_are_the_search_params_with_the_same_defaults() -> N
 
 
 def test_every_flag_has_a_rule_and_every_rule_a_flag() -> None:
-    from assistant.settings import FlagRules
+    from safety.config import FlagRules
     from safety.flags import Flag, guard_flag
 
     assert set(FlagRules.model_fields) == {flag.value for flag in Flag}
     rules = FlagRules(input_guard="off", model_declined="hold")
     assert rules.policy(guard_flag("block")) == "off"  # every guard:* flag has one rule
     assert rules.policy(Flag.MODEL_DECLINED) == "hold"
+
+
+def test_settings_are_frozen_and_a_change_is_a_validated_copy(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    for assign in (
+        lambda: setattr(settings.web, "port", 1),
+        lambda: setattr(settings.safety.flag_rules, "thumbs_down", "hold"),
+        lambda: setattr(settings.learning, "epochs", 9),
+        lambda: setattr(settings, "data_dir", tmp_path / "other"),
+    ):
+        with pytest.raises(ValidationError, match="frozen"):
+            assign()
+    changed = settings.changed(web={"port": 9000}, learning={"epochs": 3})
+    assert (changed.web.port, changed.learning.epochs) == (9000, 3)
+    assert (settings.web.port, settings.learning.epochs) == (8000, 2)
+    # The derived defaults are kept, and a change is checked like any setting.
+    assert changed.database.url == settings.database.url == f"sqlite:///{tmp_path / 'assistant.db'}"
+    with pytest.raises(ValidationError):
+        settings.changed(web={"port": -5})
+
+
+def test_services_take_prebuilt_parts_through_the_constructor(tmp_path: Path) -> None:
+    from assistant.services import Services
+
+    marker = object()
+    services = Services(Settings(data_dir=tmp_path), {"pipeline": marker})
+    assert services.pipeline is marker and services.loaded("pipeline")
+    assert {"llm", "index", "scrubber", "chat", "history", "feedback"} <= set(Services.part_names())
+    with pytest.raises(ValueError, match="not parts of Services: nonsense"):
+        Services(Settings(data_dir=tmp_path), {"nonsense": marker})

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from assistant import jobs
+from assistant.infra import jobs
 from assistant.services import Services
 from assistant.settings import Settings
 from assistant.storage import models
@@ -123,7 +123,7 @@ def test_worker_round_trip_on_redis_and_postgres(
 def test_the_pii_filter_goes_on_the_handlers_celery_and_gunicorn_set_up() -> None:
     import logging
 
-    from assistant.logging_setup import PII_FILTER, install_on_logger, install_pii_filter
+    from assistant.infra.logging_setup import PII_FILTER, install_on_logger, install_pii_filter
 
     celery_logger = logging.getLogger("celery.task.some")
     handler = logging.StreamHandler()

@@ -76,7 +76,7 @@ def test_character_ngrams_tell_apart_what_the_same_embedding_cannot(tmp_path: Pa
 
 
 def test_the_shipped_model_was_fitted_on_the_current_exemplars() -> None:
-    from assistant.guard_model import files_digest
+    from assistant.evaluation.guard_fit import files_digest
 
     model = IntentModel.load(INTENT_MODEL)
     assert model.provenance["files_digest"] == files_digest(), (

@@ -13,7 +13,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from assistant.logging_setup import PIILogFilter, fast_scrub
+from assistant.infra.logging_setup import PIILogFilter, fast_scrub
 from assistant.services import Services
 from assistant.storage import models
 from safety.pii import scrub_example
@@ -100,7 +100,7 @@ def test_pii_reaches_no_table_no_log_and_no_dataset(indexed_services, log_output
             raise ValueError(f"bad input {question}")
         except ValueError:
             logging.getLogger("assistant.test").exception("failed")
-    chat.add_feedback(
+    services.feedback.add_feedback(
         user_id,
         answers[0]["message_id"],
         -1,
@@ -115,7 +115,7 @@ def test_pii_reaches_no_table_no_log_and_no_dataset(indexed_services, log_output
         assert value not in logged, value
 
     # One numbering for the whole conversation: Margaret is <PERSON_1> in every turn.
-    conversation = chat.get_conversation(user_id, conversation_id)
+    conversation = services.history.get_conversation(user_id, conversation_id)
     user_messages = [m.content for m in conversation.messages if m.role == "user"]
     assert "<PERSON_1>" in user_messages[0] and "<PERSON_1>" in user_messages[1]
     with services.db.session() as session:
@@ -146,16 +146,21 @@ class NoModel:
         raise AssertionError(f"the model was used ({name}) for a guarded question")
 
 
-def services_like(indexed_services: Services, tmp_path, **safety: object) -> Services:
+def services_like(
+    indexed_services: Services,
+    tmp_path,
+    parts: dict[str, object] | None = None,
+    retrieval: dict[str, object] | None = None,
+    **safety: object,
+) -> Services:
     settings = make_settings(
         indexed_services.settings.data_dir,
         database={"url": indexed_services.settings.database.url},
+        retrieval=retrieval or {},
         safety=safety,
     )
-    services = Services(settings)
-    for part in ("embedder", "scrubber", "index", "llm"):
-        services._parts[part] = getattr(indexed_services, part)
-    return services
+    shared = {p: getattr(indexed_services, p) for p in ("embedder", "scrubber", "index", "llm")}
+    return Services(settings, {**shared, **(parts or {})})
 
 
 @pytest.mark.parametrize(
@@ -169,9 +174,7 @@ def services_like(indexed_services: Services, tmp_path, **safety: object) -> Ser
 def test_guarded_questions_are_answered_without_the_model(
     indexed_services, tmp_path, question: str, guard: str
 ) -> None:
-    services = services_like(indexed_services, tmp_path)
-    services._parts["llm"] = NoModel()
-    services._parts["pipeline"] = NoModel()
+    services = services_like(indexed_services, tmp_path, {"llm": NoModel(), "pipeline": NoModel()})
     user_id = make_user(services, f"guard-{guard}@example.org")
     turn = services.chat.start_turn(user_id, question)
     events = list(services.chat.stream_answer(turn))
@@ -193,9 +196,11 @@ def test_guarded_questions_are_answered_without_the_model(
 def test_a_hold_rule_buffers_the_answer_and_hides_it(indexed_services, tmp_path) -> None:
     # Every answer has low retrieval confidence at min_score 1.0; that rule holds.
     services = services_like(
-        indexed_services, tmp_path, flag_rules={"low_retrieval_confidence": "hold"}
+        indexed_services,
+        tmp_path,
+        retrieval={"min_score": 1.0},
+        flag_rules={"low_retrieval_confidence": "hold"},
     )
-    services.settings.retrieval.min_score = 1.0
     user_id = make_user(services, "held@example.org")
     turn = services.chat.start_turn(user_id, "What are the symptoms of asthma?")
     events = list(services.chat.stream_answer(turn))
@@ -210,7 +215,7 @@ def test_a_hold_rule_buffers_the_answer_and_hides_it(indexed_services, tmp_path)
         ).one()
         assert item.held and "low_retrieval_confidence" in item.reasons
         assert session.get(models.Message, done["message_id"]).content  # kept for the reviewer
-    shown = services.chat.get_conversation(user_id, turn.conversation_id).messages[-1]
+    shown = services.history.get_conversation(user_id, turn.conversation_id).messages[-1]
     assert shown.held and shown.content == ""
 
 

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from assistant.bootstrap import is_held_out
+from assistant.learning.bootstrap import is_held_out
 from assistant.settings import PROJECT_ROOT
 from safety.evaluation import GuardCase, guard_case, score_guard
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.prompts import SYSTEM_PROMPT
+from assistant.asking.prompts import SYSTEM_PROMPT
 from assistant.settings import default_chat_model
 from training.evaluate import EvalItem, ServedModel, score
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.prompts import SYSTEM_PROMPT
+from assistant.asking.prompts import SYSTEM_PROMPT
 from assistant.settings import default_chat_model
 from training.config import TrainingConfig
 from training.examples import Example

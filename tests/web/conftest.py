@@ -11,13 +11,13 @@ from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 
-from assistant import users
+from assistant.accounts import users
+from assistant.accounts.users import create_user
 from assistant.provision import provision
 from assistant.services import Services
 from assistant.settings import Settings, WebSettings
 from assistant.storage.db import Database
 from assistant.storage.models import Role
-from assistant.users import create_user
 from web import create_app
 
 ADMIN_EMAIL = "admin@example.org"
@@ -42,7 +42,7 @@ class Account:
 
 @pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id with low cost: the web tests sign in often; tests/assistant/test_users.py
+    """argon2id with low cost: the web tests sign in often; tests/assistant/accounts/test_users.py
     covers the production parameters."""
     monkeypatch.setattr(
         users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -93,7 +93,7 @@ def accounts(app: Flask, db: Database) -> dict[str, Account]:
 
 
 def make_accounts(db: Database) -> dict[str, Account]:
-    from assistant.users import authenticate
+    from assistant.accounts.users import authenticate
 
     admin = authenticate(db, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert admin is not None

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from assistant import jobs
+from assistant.infra import jobs
 from assistant.storage.models import Conversation, Job, JobState, Message, ReviewItem
-from tests.assistant.test_learning import start_worker, stop, wait_for
+from tests.assistant.learning.test_learning import start_worker, stop, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from assistant import registry
+from assistant.accounts.tokens import create_token, revoke_token
+from assistant.llm import registry
 from assistant.services import Services
 from assistant.storage import models
-from assistant.tokens import create_token, revoke_token
 from tests.conftest import make_settings
 from tests.web.conftest import provisioned_app
 
@@ -31,9 +31,8 @@ def app(indexed_services: Services) -> Iterator[Flask]:
         database={"url": indexed_services.settings.database.url},
         web={"admin_email": "v1-admin@example.org", "admin_password": "v1-admin-password"},
     )
-    services = Services(settings)
-    for part in ("embedder", "scrubber", "index", "llm", "metrics"):
-        services._parts[part] = getattr(indexed_services, part)
+    parts = ("embedder", "scrubber", "index", "llm", "metrics")
+    services = Services(settings, {part: getattr(indexed_services, part) for part in parts})
     app = provisioned_app(settings, services)
     app.config.update(TESTING=True)
     yield app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from assistant.accounts.users import authenticate
 from assistant.storage.models import (
     AuditEntry,
     Document,
@@ -15,7 +16,6 @@ from assistant.storage.models import (
     Role,
     User,
 )
-from assistant.users import authenticate
 
 
 def _seed(db, accounts, store_turn) -> None:  # type: ignore[no-untyped-def]
@@ -325,7 +325,7 @@ def test_an_admin_deletes_a_document(client_for, db) -> None:  # type: ignore[no
 def test_an_admin_deletes_an_account_and_its_token_stops_working(
     client_for, accounts, store_turn, db
 ) -> None:  # type: ignore[no-untyped-def]
-    from assistant.tokens import create_token
+    from assistant.accounts.tokens import create_token
 
     user, other = accounts["user"], accounts["other"]
     store_turn(user.id)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from assistant.accounts.users import create_user
 from assistant.services import Services
 from assistant.settings import Settings
-from assistant.users import create_user
-from tests.assistant.learning_helpers import TINY_LEARNING, qa_items, seed_feedback
+from tests.assistant.learning.learning_helpers import TINY_LEARNING, qa_items, seed_feedback
 from tests.conftest import fixture_documents
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
-from assistant.users import create_user
+from assistant.accounts.users import create_user
 from tests.web.conftest import provisioned_app
 
 pytestmark = pytest.mark.slow

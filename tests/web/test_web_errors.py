@@ -133,7 +133,7 @@ def _is_openai_error(response, code: str) -> None:  # type: ignore[no-untyped-de
 def test_v1_answers_every_failure_in_openais_shape(app: Flask, accounts) -> None:  # type: ignore[no-untyped-def]
     """OpenAI's clients read only their own error shape: the HTTP errors and unexpected
     failures of /v1 came in the product's shape (or as an HTML page) once."""
-    from assistant.tokens import create_token
+    from assistant.accounts.tokens import create_token
 
     def broken() -> str:
         raise RuntimeError("patient Jane Roe")
@@ -161,7 +161,7 @@ def test_v1_answers_every_failure_in_openais_shape(app: Flask, accounts) -> None
 
 def test_v1_content_parts_need_text_strings(app: Flask, accounts) -> None:  # type: ignore[no-untyped-def]
     """A text part whose ``text`` is not a string was a 500 (found by Schemathesis)."""
-    from assistant.tokens import create_token
+    from assistant.accounts.tokens import create_token
 
     token, _ = create_token(app.extensions["assistant"].db, accounts["user"].email, "tests")
     client = app.test_client()

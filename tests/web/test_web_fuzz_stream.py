@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from werkzeug.serving import make_server
 
+from assistant.accounts.tokens import create_token
+from assistant.accounts.users import create_user
 from assistant.services import Services
-from assistant.tokens import create_token
-from assistant.users import create_user
 from tests.conftest import make_settings
 from tests.web.conftest import provisioned_app
 from tests.web.test_web_end_to_end import csrf_token
@@ -83,9 +83,8 @@ def live(indexed_services: Services) -> Iterator[Live]:
             "ask_rate_limit": "10000 per minute",
         },
     )
-    services = Services(settings)
-    for part in ("embedder", "scrubber", "index", "llm", "metrics"):
-        services._parts[part] = getattr(indexed_services, part)
+    parts = ("embedder", "scrubber", "index", "llm", "metrics")
+    services = Services(settings, {part: getattr(indexed_services, part) for part in parts})
     app = provisioned_app(settings, services)
     create_user(services.db, EMAIL, PASSWORD, "user")
     api_token, _ = create_token(services.db, EMAIL, "fuzzing")

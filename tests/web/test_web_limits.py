@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
+from assistant.accounts.users import create_user
 from assistant.settings import Settings, WebSettings
-from assistant.users import create_user
 from tests.web.conftest import provisioned_app
 
 
@@ -76,7 +76,7 @@ def test_questions_are_limited_per_account(limited: Flask) -> None:
 
 
 def test_v1_and_feedback_are_limited_per_account(limited: Flask) -> None:
-    from assistant.tokens import create_token
+    from assistant.accounts.tokens import create_token
 
     db = limited.extensions["assistant"].db
     create_user(db, "c@example.org", "c-password-1", "user")

@@ -253,7 +253,7 @@ def test_the_reviewer_sees_every_source_given_with_the_cited_one_highlighted(  #
 def test_one_user_cannot_bury_the_queue_and_the_queue_pages(  # type: ignore[no-untyped-def]
     app, db, accounts, client_for, monkeypatch
 ) -> None:
-    from assistant import review as review_core
+    from assistant.review import queue as review_core
     from assistant.storage.models import ReviewItem
 
     user = client_for("user")

@@ -13,8 +13,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from assistant.asking.answer import Answer, Citation, PipelineEvent
 from assistant.errors import IndexNotReady
-from assistant.pipeline import Answer, Citation, PipelineEvent
 from assistant.services import Services
 from assistant.settings import Settings
 from assistant.storage.models import AuditEntry, Message, ReviewItem, ReviewState

@@ -149,7 +149,7 @@ def test_the_chat_stream_bounds_its_writes(client_for, settings) -> None:  # typ
 
 
 def test_the_openai_stream_bounds_its_writes(app, accounts, settings) -> None:  # type: ignore[no-untyped-def]
-    from assistant.tokens import create_token
+    from assistant.accounts.tokens import create_token
 
     token, _ = create_token(app.extensions["assistant"].db, accounts["user"].email, "client")
     connection = RecordingSocket()

@@ -26,15 +26,15 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import MetaData, create_engine, select
 
-from assistant import tokens
-from assistant.corpus import ingest_documents
-from assistant.logging_setup import configure_logging, install_pii_filter
+from assistant.accounts import tokens
+from assistant.accounts.users import create_user
+from assistant.corpus.ingest import ingest_documents
+from assistant.infra.logging_setup import configure_logging, install_pii_filter
 from assistant.services import Services
 from assistant.settings import Settings, WebSettings
 from assistant.storage import models
-from assistant.users import create_user
-from tests.assistant.learning_helpers import TINY_LEARNING
-from tests.assistant.test_learning import start_worker, stop
+from tests.assistant.learning.learning_helpers import TINY_LEARNING
+from tests.assistant.learning.test_learning import start_worker, stop
 from tests.conftest import fixture_documents, services_with_shared_models
 from tests.web.conftest import provisioned_app
 from tests.web.test_web_end_to_end import parse_sse, sign_in

@@ -1,0 +1,1 @@
+"""Asking: one chat turn from question to a checked, cited, stored answer."""

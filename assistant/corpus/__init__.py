@@ -1,0 +1,1 @@
+"""The corpus: uploads, ingestion into the index, and the document registry."""

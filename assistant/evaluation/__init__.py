@@ -1,0 +1,1 @@
+"""Evaluation commands and quality figures, measured on labelled data."""

@@ -1,0 +1,1 @@
+"""Infrastructure the features share: jobs, leases, the audit trail, metrics, logging."""

@@ -1,0 +1,1 @@
+"""The learning loop: reviewed feedback -> datasets -> training runs -> gated candidates."""

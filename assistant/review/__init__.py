@@ -1,0 +1,1 @@
+"""The review queue: flagged answers judged by reviewers."""
