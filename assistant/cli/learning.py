@@ -134,14 +134,14 @@ def learn_bootstrap(
     from tqdm import tqdm
 
     from assistant.infra import jobs
-    from assistant.learning import bootstrap, runs
+    from assistant.learning import bootstrap, grounded_model, runs
 
     services = services_of(ctx)
     services.db.upgrade()
     config = bootstrap.BootstrapConfig(
         medical_qa, legal_qa, seed=seed, max_medical=max_medical, max_legal=max_legal
     )
-    count = bootstrap.token_counter(services.settings.llm.model_path)
+    count = grounded_model.token_counter(services.settings.llm.model_path)
     with tqdm(desc="bootstrap examples", leave=False, disable=None) as bar:
         dataset = bootstrap.build_dataset(services, config, count, progress=bar.update)
     record: dict[str, Any] = {
@@ -151,7 +151,7 @@ def learn_bootstrap(
         "stats": dataset.provenance.get("stats"),
     }
     if train:
-        overrides = dict(bootstrap.GROUNDED_TRAINING, max_steps=max_steps)
+        overrides = dict(grounded_model.GROUNDED_TRAINING, max_steps=max_steps)
         # The operator's own curated data, not user feedback: it may serve once it passes.
         params = {"config": overrides, "dataset_id": dataset.id, "promote": "auto"}
         job_id = jobs.create_job(services.db, JobKind.TRAINING, params, None)
@@ -159,7 +159,7 @@ def learn_bootstrap(
         record |= {k: result[k] for k in ("model_version", "promoted", "reasons")}
         if publish_dir is not None:
             record["published"] = str(
-                bootstrap.publish(services, result, job_id, dataset, publish_dir)
+                grounded_model.publish(services, result, job_id, dataset, publish_dir)
             )
     click.echo(json.dumps(record, default=str) if as_json else json.dumps(record, indent=1))
 

@@ -23,13 +23,13 @@ import hashlib
 import json
 import logging
 import random
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.asking.prompts import render_context
+from assistant.learning.invented_questions import invented_questions, noisy
 from retrieval.evidence import Evidence, EvidenceConfig, content_words
 from training.examples import Example
 from training.prompt_format import NOT_IN_SOURCES, SYSTEM_PROMPT
@@ -171,81 +171,6 @@ def mentions_subject(question: str, evidence: Sequence[Evidence]) -> bool:
 
 
 # ---- questions about subjects that do not exist ----------------------------------------------
-_SYLLABLES = (
-    "bra tel vo ric man dor sel ka fen lo tra mi zo ver nak pel quin dar sto lum gra hev "
-    "cor ben tis ol wy rax jun fal mor pen"
-).split()
-_MEDICAL_FRAMES = (
-    "What is (are) {x} ?",
-    "What are the symptoms of {x} ?",
-    "What are the treatments for {x} ?",
-    "What causes {x} ?",
-    "Is {x} inherited ?",
-    "How many people are affected by {x} ?",
-    "What is the outlook for {x} ?",
-    "How to diagnose {x} ?",
-    "my doctor thinks i might have {x}, is it serious?",
-    "what is the usual dose of {x} for adults",
-    "Can {x} be prevented?",
-)
-_MEDICAL_KINDS = ("syndrome", "disease", "", "deficiency", "dystrophy", "")
-_DRUG_ENDINGS = ("zumab", "tinib", "vastatin", "prazole", "cillin", "dronate")
-_LEGAL_FRAMES = (
-    "In the {title} between {a} and {b}: What is the initial franchise fee?",
-    "In the {title} between {a} and {b}: Which state's law governs the contract?",
-    "In the {title} between {a} and {b}: What is the notice period to terminate renewal?",
-    "In the {title} between {a} and {b}: What is the renewal term after the initial term expires?",
-    "In the {title} between {a} and {b}: Is there a cap on liability?",
-    "In the {title} between {a} and {b}: Who are the parties that signed the contract?",
-    "What does the {title} between {a} and {b} say about exclusivity?",
-)
-_LEGAL_TITLES = (
-    "Franchise Agreement",
-    "Supply Agreement",
-    "Software License Agreement",
-    "Joint Venture Agreement",
-    "Distribution Agreement",
-    "Consulting Services Agreement",
-)
-_COMPANY_ENDINGS = ("Holdings, Inc.", "Technologies LLC", "Group Ltd.", "Corporation", "S.A.")
-
-
-def _invented_word(rng: random.Random, syllables: int) -> str:
-    return "".join(rng.choice(_SYLLABLES) for _ in range(syllables)).capitalize()
-
-
-def invented_questions(rng: random.Random, n: int) -> list[tuple[str, str]]:
-    """``n`` (question, domain) about invented diseases, drugs and contracts."""
-    out: list[tuple[str, str]] = []
-    while len(out) < n:
-        roll = rng.random()
-        if roll < 0.45:
-            name = f"{_invented_word(rng, 2)}-{_invented_word(rng, 2)} {rng.choice(_MEDICAL_KINDS)}"
-            out.append((rng.choice(_MEDICAL_FRAMES).format(x=name.strip()), "medical"))
-        elif roll < 0.6:
-            drug = _invented_word(rng, 2).lower() + rng.choice(_DRUG_ENDINGS)
-            out.append((rng.choice(_MEDICAL_FRAMES).format(x=drug), "medical"))
-        else:
-            a = f"{_invented_word(rng, 2)} {rng.choice(_COMPANY_ENDINGS)}"
-            b = f"{_invented_word(rng, 3)} {rng.choice(_COMPANY_ENDINGS)}"
-            frame = rng.choice(_LEGAL_FRAMES)
-            out.append((frame.format(title=rng.choice(_LEGAL_TITLES), a=a, b=b), "legal"))
-    return out
-
-
-def noisy(question: str, rng: random.Random) -> str:
-    """The question as people type it: lower case, no question mark, one slip of a key."""
-    text = question.lower().rstrip(" ?")
-    words = text.split()
-    candidates = [i for i, w in enumerate(words) if len(w) > 5 and w.isalpha()]
-    if candidates and rng.random() < 0.6:
-        i = rng.choice(candidates)
-        w = words[i]
-        k = rng.randrange(1, len(w) - 1)
-        words[i] = w[:k] + w[k + 1] + w[k] + w[k + 2 :]  # two letters swapped
-    return re.sub(r"\s+", " ", " ".join(words))
-
-
 # ---- the build ---------------------------------------------------------------------------------
 EvidenceFor = Callable[[str], list[Evidence]]
 
@@ -440,106 +365,3 @@ def build_dataset(
     )
     logger.info("bootstrap dataset v%d: %s", version, result.stats)
     return record_dataset(services.db, files, provenance)
-
-
-def publish(
-    services: Services, result: dict[str, Any], job_id: int, dataset: DatasetInfo, out_dir: Path
-) -> Path:
-    """Copy the run's adapter and a manifest of what made it into ``out_dir`` (replaced whole)."""
-    import shutil
-    import tempfile
-
-    from assistant.learning.folders import runs_dir
-
-    run = runs_dir(services) / f"job-{job_id}"
-    base = services.settings.llm.model_path
-    manifest = {
-        "name": out_dir.name,
-        "base_model": {
-            "file": base.name,
-            "bytes": base.stat().st_size,
-            "sha256": hashlib.sha256(base.read_bytes()).hexdigest(),
-        },
-        "dataset": {
-            "content_hash": dataset.content_hash,
-            "n_train": dataset.n_train,
-            "n_validation": dataset.n_validation,
-            "provenance": dataset.provenance,
-        },
-        "training_config": json.loads((run / "config.json").read_text()),
-        "run": {
-            k: result.get(k)
-            for k in (
-                "steps",
-                "best_val_loss",
-                "final_train_loss",
-                "train_seconds",
-                "steps_per_s",
-                "stopped_early",
-            )
-        },
-        "gate": {"promoted": result.get("promoted"), "reasons": result.get("reasons")},
-        "comparison": result.get("comparison"),
-        "reproduce": "scripts/train-grounded-model.sh",
-    }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    shutil.copytree(run / "adapter", staging / "adapter")
-    half_precision(staging / "adapter" / "adapter_model.safetensors")
-    (staging / "adapter" / "README.md").unlink(missing_ok=True)  # PEFT's empty model card
-    config_path = staging / "adapter" / "adapter_config.json"
-    config = json.loads(config_path.read_text())
-    config["base_model_name_or_path"] = base.name  # not the training machine's cache path
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    shutil.copy(run / "loss_curve.svg", staging / "loss_curve.svg")
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    staging.rename(out_dir)
-    return out_dir
-
-
-def half_precision(path: Path) -> None:
-    """The adapter's weights stored as float16: half the size in the repository, and the
-    merge into the base (in float32) differs by less than the base's own quantization."""
-    import numpy as np
-    from safetensors.numpy import load_file, save_file
-
-    weights = load_file(str(path))
-    save_file({k: v.astype(np.float16) for k, v in weights.items()}, str(path))
-
-
-# How the default grounded model is trained (the run's own config is kept in its manifest).
-# LoRA on every projection: the model must learn to copy and to decline, not only to reword.
-GROUNDED_TRAINING: dict[str, Any] = {
-    "method": "lora",
-    "r": 16,
-    "alpha": 32,
-    "dropout": 0.05,
-    "target_modules": [
-        "q_proj",
-        "k_proj",
-        "v_proj",
-        "o_proj",
-        "gate_proj",
-        "up_proj",
-        "down_proj",
-    ],
-    "epochs": 1,
-    "learning_rate": 3e-4,
-    "warmup_steps": 10,
-    "max_seq_len": 640,
-    "batch_size": 4,
-    "grad_accumulation": 2,
-    "eval_every": 60,
-    "early_stopping_patience": 3,
-    "precision": "auto",
-}
-
-
-def token_counter(model_path: Path) -> Callable[[str], int]:
-    """Tokens of a text as the served model counts them (its vocabulary only, no weights)."""
-    from llama_cpp import Llama
-
-    vocab = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
-    return lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False))

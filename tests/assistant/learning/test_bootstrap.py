@@ -7,11 +7,10 @@ import random
 from assistant.learning.bootstrap import (
     CorpusQuestion,
     grounded_target,
-    invented_questions,
     is_held_out,
     mentions_subject,
-    noisy,
 )
+from assistant.learning.invented_questions import invented_questions, noisy
 from retrieval.evidence import Evidence, Sentence, split_sentences
 from retrieval.types import Chunk, Hit
 
