@@ -35,9 +35,9 @@ from training.examples import Example
 from training.prompt_format import NOT_IN_SOURCES, SYSTEM_PROMPT
 
 if TYPE_CHECKING:
+    from assistant.asking.config import AnswerSettings
     from assistant.learning.datasets import DatasetInfo
     from assistant.services import Services
-    from assistant.settings import AnswerSettings
 
 logger = logging.getLogger(__name__)
 
