@@ -47,7 +47,7 @@ def lazy_part(build: Callable[[Services], T]) -> property:
                     part = build(self)
                     self._parts[name] = part
                     self._built.add(name)
-        return part  # type: ignore[return-value]
+        return part
 
     get.lazy_part = True  # type: ignore[attr-defined]  # marks it for Services.part_names
     return property(get, doc=build.__doc__)
@@ -170,7 +170,7 @@ class Services:
         return ServingMetrics()
 
     @lazy_part
-    def answer_cache(self) -> AnswerCache | None:  # type: ignore[return]
+    def answer_cache(self) -> AnswerCache | None:
         from assistant.asking.cache import DatabaseCache, RedisCache
 
         serving = self.settings.serving

@@ -41,6 +41,7 @@ def _bounds(info: FieldInfo) -> str:
 
 def _default(info: FieldInfo) -> str:
     if info.default_factory is not None:
+        # pydantic types default_factory as taking the validated data or not; ours take none.
         value: Any = info.default_factory()  # type: ignore[call-arg]
     else:
         value = info.default

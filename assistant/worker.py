@@ -56,16 +56,15 @@ def celery_init_app(app: Flask) -> Celery:
     """Attach a Celery app to the Flask app; tasks run inside the app context."""
     services = app.extensions["assistant"]
 
-    class FlaskTask(Task):  # type: ignore[misc]
+    class FlaskTask(Task):
         def __call__(self, *args: object, **kwargs: object) -> object:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(celery_config(services.settings))
-    celery_app.set_default()
     # Tasks reach the wired services through their app: no module-level singletons.
-    celery_app.services = services  # type: ignore[attr-defined]
+    celery_app.services = services
     app.extensions["celery"] = celery_app
     worker_ready.connect(_recover_on_start, sender=None, weak=False)
     # Celery replaces the root logger's handlers when a worker starts: the PII filter goes

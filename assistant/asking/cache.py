@@ -91,6 +91,7 @@ class DatabaseCache:
                     )
                 )
             )
+            # execute() is typed Result; a DELETE returns a CursorResult
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def forget(self, questions: Sequence[str]) -> int:
@@ -105,6 +106,7 @@ class DatabaseCache:
                         models.AnswerCacheEntry.question.in_(wanted[start : start + 500])
                     )
                 )
+                # execute() is typed Result; a DELETE returns a CursorResult
                 removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
         return removed
 

@@ -143,4 +143,4 @@ def own_conversation(session: Any, user_id: int, conversation_id: int) -> models
     # Someone else's conversation is reported exactly like a missing one.
     if conversation is None or conversation.user_id != user_id:
         raise NotFound(f"no conversation {conversation_id}")
-    return conversation  # type: ignore[no-any-return]
+    return conversation

@@ -509,5 +509,5 @@ class AnswerPipeline:
             question, collection, use_cache=use_cache, history=history, options=options
         ):
             if event.kind == "done":
-                return event.data  # type: ignore[no-any-return]
+                return event.data
         raise RuntimeError("the pipeline ended without an answer")

@@ -163,6 +163,7 @@ def delete_documents(services: Services, doc_ids: list[str]) -> int:
             result = session.execute(
                 delete(models.Document).where(models.Document.doc_id.in_(doc_ids))
             )
+            # execute() is typed Result; a DELETE returns a CursorResult
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

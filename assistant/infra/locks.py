@@ -101,6 +101,7 @@ def renew(db: Database, name: str, owner: str, ttl_s: float) -> bool:
             .where(models.Lock.name == name, models.Lock.owner == owner)
             .values(expires_at=models.utcnow() + timedelta(seconds=ttl_s))
         )
+        # execute() is typed Result; an UPDATE returns a CursorResult
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -326,9 +326,9 @@ def _score_stage(
         "threads": settings.llm.n_threads,
         "n_ctx": settings.llm.n_ctx,  # the served context: what fits in serving fits here
     }
-    active_scores = score_model(active.serving_path, sets, SYSTEM_PROMPT, **kwargs)  # type: ignore[arg-type]
+    active_scores = score_model(active.serving_path, sets, SYSTEM_PROMPT, **kwargs)
     _update_job(db, job_id, PROGRESS_SCORE_CANDIDATE, "evaluating the candidate", {})
-    candidate_scores = score_model(candidate, sets, SYSTEM_PROMPT, **kwargs)  # type: ignore[arg-type]
+    candidate_scores = score_model(candidate, sets, SYSTEM_PROMPT, **kwargs)
     return gate(candidate_scores, active_scores, tolerances(services))
 
 

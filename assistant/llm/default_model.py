@@ -18,7 +18,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 
@@ -26,6 +26,7 @@ from assistant.llm import registry
 from assistant.storage import models
 from assistant.storage.db import Database
 from assistant.storage.models import ModelKind
+from training.config import QUANTIZATIONS, Quantization
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +87,15 @@ def fits_base(adapter: ShippedAdapter, base: Path, models_dir: Path) -> bool:
 def merged_file(adapter: ShippedAdapter, base: Path, models_dir: Path, threads: int) -> Path:
     """The adapter merged into ``base`` and quantized, made once (atomic write)."""
     quantization = str(adapter.manifest.get("quantization", "q8_0"))
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"the shipped adapter asks for an unknown quantization {quantization!r}")
     target = models_dir / f"{adapter.version_name}.{quantization.upper()}.gguf"
     if not target.is_file():
         from training.export import merge_adapter
 
-        result = merge_adapter(base, adapter.folder / "adapter", target, quantization, threads)  # type: ignore[arg-type]
+        result = merge_adapter(
+            base, adapter.folder / "adapter", target, cast(Quantization, quantization), threads
+        )
         logger.info(
             "shipped model %s merged and quantized in %.1fs", adapter.version_name, result.seconds
         )

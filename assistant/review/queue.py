@@ -300,6 +300,7 @@ def decide(
     )
     decided = s.get(ReviewItem, item_id, populate_existing=True)
     assert decided is not None
+    # execute() is typed Result; an UPDATE returns a CursorResult
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise Conflict(f"Review item {item_id} was already decided ({decided.state.value}).")
     _audit_decision(s, decided, reviewer_id, action)

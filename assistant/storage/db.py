@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets the web process read while a worker writes; foreign keys are off by default.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -79,7 +79,7 @@ class Database:
     def is_current(self) -> bool:
         return "alembic_version" in inspect(self.engine).get_table_names()
 
-    def _alembic_config(self):  # type: ignore[no-untyped-def]
+    def _alembic_config(self):
         from alembic.config import Config
 
         config = Config()
