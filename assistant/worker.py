@@ -1,4 +1,5 @@
-"""The Celery app, wired the way Flask documents it (``celery_init_app``).
+"""The Celery app, built from the services: the worker runs it, and the web sends its jobs
+through one of its own (``make_celery``). Tasks reach the services as ``self.app.services``.
 
 The broker is a setting: kombu's SQLAlchemy transport on a SQLite file by default (no
 server), Redis or RabbitMQ by URL. Tasks travel as JSON and carry ids, never objects.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from celery import Celery, Task
+from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
 from assistant.infra import jobs
@@ -17,7 +18,7 @@ from assistant.infra.logging_setup import install_on_logger
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
-    from flask import Flask
+    from assistant.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +53,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def celery_init_app(app: Flask) -> Celery:
-    """Attach a Celery app to the Flask app; tasks run inside the app context."""
-    services = app.extensions["assistant"]
-
-    class FlaskTask(Task):
-        def __call__(self, *args: object, **kwargs: object) -> object:
-            with app.app_context():
-                return self.run(*args, **kwargs)
-
-    celery_app = Celery(app.name, task_cls=FlaskTask)
+def make_celery(services: Services) -> Celery:
+    """A Celery app over ``services``. Building it starts nothing and touches no database;
+    the tasks need no web app (they reach the services through their Celery app)."""
+    celery_app = Celery("assistant")
     celery_app.config_from_object(celery_config(services.settings))
     # Tasks reach the wired services through their app: no module-level singletons.
     celery_app.services = services
-    app.extensions["celery"] = celery_app
     worker_ready.connect(_recover_on_start, sender=None, weak=False)
     # Celery replaces the root logger's handlers when a worker starts: the PII filter goes
     # on the handlers it sets up (worker and task loggers), as on every other process's.

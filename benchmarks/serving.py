@@ -215,7 +215,7 @@ def start_server(
 ) -> subprocess.Popen[bytes]:
     """The product (web only, no worker, no ingest) on a loopback port; its output goes to
     ``log_path`` (or nowhere)."""
-    command = [sys.executable, "-m", "assistant.cli", "serve", "--no-worker", "--no-ingest"]
+    command = [sys.executable, "-m", "web.cli", "serve", "--no-worker", "--no-ingest"]
     output = log_path.open("wb") if log_path is not None else subprocess.DEVNULL
     try:
         return subprocess.Popen(

@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 from assistant.corpus.uploads import MAX_UPLOAD_REQUEST
 from assistant.services import Services, build_services
 from assistant.settings import Settings
-from assistant.worker import celery_init_app
+from assistant.worker import make_celery
 from safety.flags import is_guard_flag
 from web import (
     admin,
@@ -80,8 +80,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
         app.session_interface = _SecureOverHttps()
     app.extensions["assistant"] = services
-    # Tasks started from the web (and the `assistant worker` command) use this Celery app.
-    celery_init_app(app)
+    # The web sends its jobs (ingest, datasets, training) through this Celery app.
+    app.extensions["celery"] = make_celery(services)
 
     # Before CSRFProtect's own hook, which reads the form: uploads may exceed the 1 MiB cap.
     app.before_request(_upload_limit)

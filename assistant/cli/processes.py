@@ -1,11 +1,7 @@
-"""``assistant serve`` and ``assistant worker``: the long-running processes."""
+"""``assistant worker``: a Celery worker (and beat) over the product's services. (``assistant
+serve`` belongs to the web: web/cli.py.)"""
 
 from __future__ import annotations
-
-import os
-import signal
-import subprocess
-import sys
 
 import click
 
@@ -19,82 +15,13 @@ from assistant.cli.base import handle_errors, main, services_of
 def worker(ctx: click.Context, beat: bool) -> None:
     """Run a Celery worker (with the scheduler, by default)."""
     from assistant.provision import require_schema
-    from web import create_app
+    from assistant.worker import make_celery
 
     services = services_of(ctx)
     require_schema(services)  # the worker uses the schema; `init-db` or `serve` owns it
-    app = create_app(services=services)
-    celery_app = app.extensions["celery"]
+    celery_app = make_celery(services)
     concurrency = ctx.obj.settings.broker.worker_concurrency
     argv = ["worker", "--loglevel=INFO", f"--concurrency={concurrency}"]
     if beat:
         argv.append("--beat")
     celery_app.worker_main(argv)
-
-
-@main.command()
-@click.option("--host", default=None, help="Address to bind (default from settings).")
-@click.option("--port", type=int, default=None, help="Port (default from settings).")
-@click.option(
-    "--worker/--no-worker",
-    "with_worker",
-    default=True,
-    help="Start a Celery worker and scheduler beside the web server.",
-)
-@click.option(
-    "--ingest/--no-ingest",
-    "with_ingest",
-    default=True,
-    help="Ingest the default corpus first when no index exists.",
-)
-@click.pass_context
-@handle_errors
-def serve(
-    ctx: click.Context, host: str | None, port: int | None, with_worker: bool, with_ingest: bool
-) -> None:
-    """Run the whole product on this machine: web server, worker and scheduler."""
-    from assistant.corpus.ingest import default_corpus_paths
-    from assistant.provision import provision
-    from retrieval.store import current_version_name
-    from web.server import run_server
-
-    web = {"host": host, "port": port}
-    if any(web.values()):  # before the services are built from the settings
-        ctx.obj = ctx.obj.changed(web={k: v for k, v in web.items() if v})
-    services = services_of(ctx)
-    settings = services.settings
-    password = provision(services)
-    # The shipped grounded model is merged and registered now, not on the first question.
-    services.ensure_shipped_model()
-    if with_ingest and current_version_name(settings.index_dir) is None:
-        # In a child process: torch must not be loaded in the server's master before it forks.
-        click.echo("No index yet: ingesting the default corpus (one time; progress below).")
-        paths = [str(p) for p in default_corpus_paths(services)]
-        subprocess.run([sys.executable, "-m", "assistant.cli", "ingest", *paths], check=False)
-    worker_process = _start_worker() if with_worker else None
-    url = f"http://{settings.web.host}:{settings.web.port}/"
-    click.echo(f"\n  Domain assistant: {url}")
-    if password:
-        click.echo(
-            f"  Admin login: {settings.web.admin_email} / {password}  (shown once; "
-            "change it or create accounts with `assistant create-user`)"
-        )
-    else:
-        click.echo(f"  Admin login: {settings.web.admin_email} (password set earlier)")
-    click.echo("")
-    try:
-        run_server(settings, services)
-    finally:
-        if worker_process is not None:
-            worker_process.send_signal(signal.SIGTERM)
-            try:
-                worker_process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker_process.kill()
-
-
-def _start_worker() -> subprocess.Popen[bytes]:
-    # Same interpreter and environment, so the worker reads the same settings.
-    return subprocess.Popen(
-        [sys.executable, "-m", "assistant.cli", "worker", "--beat"], env=os.environ.copy()
-    )

@@ -134,7 +134,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             [
                 sys.executable,
                 "-m",
-                "assistant.cli",
+                "web.cli",  # the installed `assistant` command: serve belongs to the web
                 "serve",
                 "--host",
                 "127.0.0.1",
