@@ -302,7 +302,7 @@ class PIIScrubber:
         missing = sorted(set(entities) - supported)
         if missing:
             raise PIIConfigError(f"no recognizer for the PII entities {missing}")
-        from safety.recognizers import common_words, known_names, word_names
+        from safety.recognizers.name_lists import common_words, known_names, word_names
 
         self._names = known_names()
         self._common = common_words(self._analyzer.nlp_engine)
@@ -529,8 +529,8 @@ def build_analyzer(spacy_model: str, domain_recognizers: bool = True) -> Any:
         PhoneRecognizer as LibPhoneRecognizer,
     )
 
-    from safety.recognizers import bounded_url_recognizer
     from safety.recognizers import domain_recognizers as custom
+    from safety.recognizers.urls import bounded_url_recognizer
 
     provider = NlpEngineProvider(
         nlp_configuration={
