@@ -17,6 +17,8 @@ A passage's score is its document's score plus a smaller weight times its passag
 passages of a clearly better document come first, and a close second document still gets
 its best passage in. ``dense`` and ``bm25`` modes rank passages by one retriever alone (for
 comparisons); ``rrf`` fusion is the plain reciprocal-rank fusion of the two rankings.
+
+The arithmetic of the two steps is in ``retrieval.document_fusion``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from retrieval.answer_types import AnswerTypes, without_title
+from retrieval.answer_types import AnswerTypes
 from retrieval.config import SearchParams
+from retrieval.document_fusion import HybridQuery, fuse_by_document
 from retrieval.names import DocumentNames
 from retrieval.spelling import SpellingCorrector
 from retrieval.types import Chunk, Hit
@@ -85,28 +89,6 @@ def rrf_fuse(
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
-def _min_max(values: np.ndarray) -> np.ndarray:
-    spread = float(values.max() - values.min()) if len(values) else 0.0
-    if spread <= 1e-9:
-        return np.ones_like(values)
-    return (values - values.min()) / spread  # type: ignore[no-any-return]
-
-
-def _min_max_within(values: np.ndarray, bounds: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """``values`` scaled to [0, 1] within each group of consecutive items (1 where all equal).
-
-    ``bounds`` are the groups' first positions and ``group`` each item's group.
-    """
-    low = np.minimum.reduceat(values, bounds)[group]
-    spread = np.maximum.reduceat(values, bounds)[group] - low
-    return np.where(spread > 1e-9, (values - low) / np.maximum(spread, 1e-9), 1.0)  # type: ignore[no-any-return]
-
-
-def _by_max(values: np.ndarray) -> np.ndarray:
-    top = float(values.max()) if len(values) else 0.0
-    return values / top if top > 0 else np.zeros_like(values)  # type: ignore[no-any-return]
-
-
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
     """Indices of the ``n`` largest scores, best first (ties by index)."""
     n = min(n, len(scores))
@@ -114,6 +96,17 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     part = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
     return part[np.lexsort((part, -scores[part]))]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """What the two retrievers propose for one query."""
+
+    words: list[str]  # the query's stemmed words (none in dense mode)
+    terms: list[int]  # their BM25 vocabulary ids
+    bm25_scores: np.ndarray | None  # every chunk's BM25 score; None without known words
+    bm25_ids: list[int]  # the best BM25 passages with a positive score
+    dense_ids: list[int]  # the passages nearest the query vector
 
 
 class Searcher:
@@ -206,11 +199,29 @@ class Searcher:
         first, end = self._range(collection)
         if first >= end:
             return []
+        mode = self._usable_mode(mode, query_vector)
+        found = self._candidates(query, query_vector, mode, max(k, params.candidates), first, end)
+        ranked = self._rank(found, query_vector, mode, params, answer_types, first, end)
+        return self._hits(ranked[:k], query_vector, mode)
+
+    def _usable_mode(self, mode: str, query_vector: np.ndarray | None) -> str:
+        """``mode``, or the one retriever that can serve while the other cannot."""
         if query_vector is None or not self.has_vectors:
-            mode = "bm25"  # vectors are still being computed: keyword search serves meanwhile
-        elif not self.has_keywords:
-            mode = "dense"
-        depth = max(k, params.candidates)
+            return "bm25"  # vectors are still being computed: keyword search serves meanwhile
+        if not self.has_keywords:
+            return "dense"
+        return mode
+
+    def _candidates(
+        self,
+        query: str,
+        query_vector: np.ndarray | None,
+        mode: str,
+        depth: int,
+        first: int,
+        end: int,
+    ) -> _Candidates:
+        """The best ``depth`` passages in ``[first, end)`` of each retriever ``mode`` uses."""
         words = self.query_words(query) if mode != "dense" else []
         terms = [self._vocab[w] for w in words if w in self._vocab]
         bm25_scores = self.bm25_scores(terms, first, end) if terms else None
@@ -222,28 +233,43 @@ class Searcher:
         if mode != "bm25":
             assert query_vector is not None
             dense_ids = self.dense_ranking(query_vector, depth, first, end)
+        return _Candidates(words, terms, bm25_scores, bm25_ids, dense_ids)
+
+    def _rank(
+        self,
+        found: _Candidates,
+        query_vector: np.ndarray | None,
+        mode: str,
+        params: SearchParams,
+        answer_types: AnswerTypes | None,
+        first: int,
+        end: int,
+    ) -> list[tuple[int, float]]:
+        """(chunk id, score), best first: one retriever's order, RRF, or fused by document."""
         if mode == "dense":
-            ranked = [(i, 0.0) for i in dense_ids]
-        elif mode == "bm25":
-            ranked = [(i, 0.0) for i in bm25_ids]
-        elif params.fusion == "rrf":
-            ranked = rrf_fuse([(dense_ids, 1.0), (bm25_ids, 1.0)], params.rrf_k)
-        else:
-            assert query_vector is not None
-            named = self.named_passages(set(words), params.named_docs, first, end)
-            ranked = self._fuse_by_document(
-                words,
-                terms,
-                query_vector,
-                dense_ids + bm25_ids + named,
-                bm25_scores,
-                params,
-                answer_types,
-            )
-        ranked = ranked[:k]
+            return [(i, 0.0) for i in found.dense_ids]
+        if mode == "bm25":
+            return [(i, 0.0) for i in found.bm25_ids]
+        if params.fusion == "rrf":
+            return rrf_fuse([(found.dense_ids, 1.0), (found.bm25_ids, 1.0)], params.rrf_k)
+        assert query_vector is not None
+        named = self.named_passages(set(found.words), params.named_docs, first, end)
+        return fuse_by_document(
+            self,
+            HybridQuery(found.words, found.terms, query_vector),
+            found.dense_ids + found.bm25_ids + named,
+            found.bm25_scores,
+            params,
+            answer_types,
+        )
+
+    def _hits(
+        self, ranked: list[tuple[int, float]], query_vector: np.ndarray | None, mode: str
+    ) -> list[Hit]:
+        """``ranked`` as hits, each with its cosine similarity to the query."""
         ids = np.array([i for i, _ in ranked], dtype=np.int64)
         cosines = (
-            self._cosines(ids, query_vector)
+            self.cosines(ids, query_vector)
             if query_vector is not None and self.has_vectors
             else np.zeros(len(ids), dtype=np.float32)
         )
@@ -263,7 +289,8 @@ class Searcher:
         first, end = self.collections.get(collection, [0, 0])
         return first, end
 
-    def _cosines(self, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
+    def cosines(self, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
+        """The cosine similarity of chunks ``ids`` to the query (the vectors are unit length)."""
         if not len(ids):
             return np.zeros(0, dtype=np.float32)
         return np.asarray(self.vectors[ids], dtype=np.float32) @ query_vector  # type: ignore[no-any-return]
@@ -407,37 +434,6 @@ class Searcher:
         scores += np.bincount(chunk_ids, weights=weights, minlength=len(scores)).astype(np.float32)
         return scores
 
-    # ---- passages inside one document -----------------------------------------------------
-    def _passage_dense(
-        self,
-        ids: np.ndarray,
-        group: np.ndarray,
-        bounds: np.ndarray,
-        query_vector: np.ndarray,
-        docs: np.ndarray,
-        words: list[str],
-        intent_weight: float,
-    ) -> np.ndarray:
-        """Each passage's similarity to the question, scaled to [0, 1] within its document.
-
-        Every passage of a page is about the page's subject, so the part of the question
-        that names the subject ("... by Beckwith-Wiedemann syndrome") cannot tell them
-        apart; what the question asks about it ("how many people are affected") can. The
-        question's vector without its component along the document's title vector stands
-        for that part, and its similarity is blended in (``intent_weights``).
-        """
-        vectors = np.asarray(self.vectors[ids], dtype=np.float32)
-        plain = _min_max_within(vectors @ query_vector, bounds, group)
-        weights = self.intent_weights(docs, words, intent_weight)
-        if self.title_vectors is None or not weights.any():
-            return plain
-        titles = np.asarray(self.title_vectors[docs], dtype=np.float32)
-        asked = query_vector[None, :] - (titles @ query_vector)[:, None] * titles
-        asked /= np.maximum(np.linalg.norm(asked, axis=1, keepdims=True), 1e-9)
-        intent = _min_max_within(np.einsum("ij,ij->i", vectors, asked[group]), bounds, group)
-        w = weights[group]
-        return _min_max_within((1 - w) * plain + w * intent, bounds, group)
-
     def intent_weights(self, docs: np.ndarray, words: list[str], weight: float) -> np.ndarray:
         """Per document, how much the question-without-the-title counts, in [0, weight].
 
@@ -455,102 +451,3 @@ class Searcher:
                 named = len(title & query) / len(title)
                 result[position] = weight * named * min(1.0, len(query - title) / INTENT_WORDS)
         return result
-
-    def _with_answer_types(
-        self,
-        within: np.ndarray,
-        ids: np.ndarray,
-        group: np.ndarray,
-        bounds: np.ndarray,
-        docs: np.ndarray,
-        query_vector: np.ndarray,
-        types: AnswerTypes,
-        weight: float,
-    ) -> np.ndarray:
-        """``within`` (each passage's score inside its document) blended, for the documents
-        of the types' collection, with the passage's similarity to the answer the question
-        expects (``AnswerTypes``); both scaled to [0, 1] within the document."""
-        if types.dimension != query_vector.shape[0]:
-            return within  # fitted with another embedding model: they do not apply
-        first_chunks = self.doc_start[docs].tolist()
-        applies = np.array([self.chunks[i].collection == types.collection for i in first_chunks])
-        if not applies.any():
-            return within
-        titles = self.title_vectors
-        asked = np.stack(
-            [
-                without_title(query_vector, None if titles is None else np.asarray(titles[d]))
-                for d in docs.tolist()
-            ]
-        )
-        expected = types.expected_answers(asked)
-        vectors = np.asarray(self.vectors[ids], dtype=np.float32)
-        likeness = np.einsum("ij,ij->i", vectors, expected[group])
-        blended = (1 - weight) * _min_max_within(within, bounds, group)
-        blended += weight * _min_max_within(likeness, bounds, group)
-        # Scaled to the document's own best, so the documents keep their order: the types
-        # choose among a contract's passages, not between contracts.
-        best = np.maximum.reduceat(within, bounds)[group]
-        blended *= best / np.maximum(np.maximum.reduceat(blended, bounds)[group], 1e-9)
-        return np.where(applies[group], blended, within)
-
-    # ---- fusion ------------------------------------------------------------------------
-    def _fuse_by_document(
-        self,
-        words: list[str],
-        terms: list[int],
-        query_vector: np.ndarray,
-        proposed: list[int],
-        bm25_scores: np.ndarray | None,
-        params: SearchParams,
-        answer_types: AnswerTypes | None = None,
-    ) -> list[tuple[int, float]]:
-        candidates = np.unique(np.array(proposed, dtype=np.int64))
-        if not len(candidates):
-            return []
-        cosines = self._cosines(candidates, query_vector)
-        keyword = bm25_scores[candidates] if bm25_scores is not None else np.zeros(len(candidates))
-        docs, slot = np.unique(self.chunk_doc[candidates], return_inverse=True)
-        doc_cosine = np.full(len(docs), -1.0, dtype=np.float32)
-        doc_keyword = np.zeros(len(docs), dtype=np.float32)
-        np.maximum.at(doc_cosine, slot, cosines)
-        np.maximum.at(doc_keyword, slot, keyword)
-        a = params.doc_dense_weight
-        doc_score = a * _min_max(doc_cosine) + (1 - a) * _by_max(doc_keyword)
-        if params.title_weight:
-            doc_score = doc_score + params.title_weight * self.title_match(set(words), docs)
-        order = np.lexsort((docs, -doc_score))[: params.rerank_docs]
-
-        top_docs = docs[order]
-        starts, ends = self.doc_start[top_docs], self.doc_end[top_docs]
-        sizes = ends - starts
-        ids = np.concatenate([np.arange(a, z) for a, z in zip(starts, ends, strict=True)])
-        group = np.repeat(np.arange(len(top_docs)), sizes)
-        bounds = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        dense = self._passage_dense(
-            ids, group, bounds, query_vector, top_docs, words, params.intent_weight
-        )
-        local = self.local_bm25(terms, top_docs)[ids]
-        best = np.maximum.reduceat(local, bounds)[group]
-        keyword = np.where(best > 0, local / np.maximum(best, 1e-9), 0.0)
-        b = params.passage_dense_weight
-        within = b * dense + (1 - b) * keyword
-        if answer_types is not None and params.answer_type_weight:
-            within = self._with_answer_types(
-                within,
-                ids,
-                group,
-                bounds,
-                top_docs,
-                query_vector,
-                answer_types,
-                params.answer_type_weight,
-            )
-        score = doc_score[order][group] + params.passage_weight * within
-        # At most max_per_doc passages of one document, so that a long list still shows
-        # several documents.
-        by_group = np.lexsort((ids, -score, group))
-        rank_in_doc = np.arange(len(ids)) - bounds[group[by_group]]
-        kept = by_group[rank_in_doc < params.max_per_doc]
-        kept = kept[np.lexsort((ids[kept], -score[kept]))]
-        return [(int(ids[j]), float(score[j])) for j in kept]

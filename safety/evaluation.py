@@ -6,7 +6,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # The one mapping from the labels of the PII data sets (presidio-research's two schemes) to the
@@ -101,67 +101,97 @@ def score_pii(
     type-aware: of the same type). A finding that overlaps only unscored labels counts
     neither way.
     """
-    tp_any = fp_any = tp_typed = fp_typed = 0
-    gold_total = gold_found_any = gold_found_typed = 0
-    per_type: dict[str, Counter[str]] = {}
+    tally = _PIITally()
     latencies: list[float] = []
     for case in cases:
         started = time.perf_counter()
         found = list(detect(case.text))
         latencies.append((time.perf_counter() - started) * 1000)
+        tally.count_findings(found, case)
+        tally.count_gold(found, case)
+        if progress:
+            progress(1)
+    return {
+        "n": len(cases),
+        **tally.figures(),
+        "per_entity": tally.per_entity(),
+        "p50_ms": round(statistics.median(latencies), 2) if latencies else 0.0,
+    }
+
+
+@dataclass
+class _PIITally:
+    """The running counts of :func:`score_pii`: ``any`` entity-agnostic, ``typed`` type-aware."""
+
+    tp_any: int = 0
+    fp_any: int = 0
+    tp_typed: int = 0
+    fp_typed: int = 0
+    gold_total: int = 0
+    gold_found_any: int = 0
+    gold_found_typed: int = 0
+    per_type: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def count_findings(self, found: list[Span], case: PIICase) -> None:
+        """Each finding right or wrong (or neither, on an unscored label)."""
         for span in found:
-            counts = per_type.setdefault(span.entity_type, Counter())
+            counts = self.per_type.setdefault(span.entity_type, Counter())
             any_gold = any(span.overlaps(g) for g in case.gold)
             typed_gold = any(
                 span.overlaps(g) and g.entity_type == span.entity_type for g in case.gold
             )
             neutral = not any_gold and any(span.overlaps(g) for g in case.ignored)
             if any_gold:
-                tp_any += 1
+                self.tp_any += 1
             elif not neutral:
-                fp_any += 1
+                self.fp_any += 1
             if typed_gold:
-                tp_typed += 1
+                self.tp_typed += 1
                 counts["tp"] += 1
             elif not neutral:
-                fp_typed += 1
+                self.fp_typed += 1
                 counts["fp"] += 1
+
+    def count_gold(self, found: list[Span], case: PIICase) -> None:
+        """Each gold span found or missed."""
         for gold in case.gold:
-            counts = per_type.setdefault(gold.entity_type, Counter())
+            counts = self.per_type.setdefault(gold.entity_type, Counter())
             counts["support"] += 1
-            gold_total += 1
+            self.gold_total += 1
             if any(gold.overlaps(s) for s in found):
-                gold_found_any += 1
+                self.gold_found_any += 1
             if any(gold.overlaps(s) and s.entity_type == gold.entity_type for s in found):
-                gold_found_typed += 1
+                self.gold_found_typed += 1
                 counts["found"] += 1
-        if progress:
-            progress(1)
-    precision = _ratio(tp_any, tp_any + fp_any)
-    recall = _ratio(gold_found_any, gold_total)
-    typed_precision = _ratio(tp_typed, tp_typed + fp_typed)
-    typed_recall = _ratio(gold_found_typed, gold_total)
-    per_entity = {}
-    for entity, counts in sorted(per_type.items()):
-        p = _ratio(counts["tp"], counts["tp"] + counts["fp"])
-        r = _ratio(counts["found"], counts["support"])
-        per_entity[entity] = {
-            "precision": round(p, 4),
-            "recall": round(r, 4),
-            "f2": round(f_beta(p, r), 4),
-            "support": counts["support"],
+
+    def figures(self) -> dict[str, float]:
+        """The overall figures, entity-agnostic then type-aware."""
+        precision = _ratio(self.tp_any, self.tp_any + self.fp_any)
+        recall = _ratio(self.gold_found_any, self.gold_total)
+        typed_precision = _ratio(self.tp_typed, self.tp_typed + self.fp_typed)
+        typed_recall = _ratio(self.gold_found_typed, self.gold_total)
+        return {
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f2": round(f_beta(precision, recall), 4),
+            "type_aware_precision": round(typed_precision, 4),
+            "type_aware_recall": round(typed_recall, 4),
+            "type_aware_f2": round(f_beta(typed_precision, typed_recall), 4),
         }
-    return {
-        "n": len(cases),
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f2": round(f_beta(precision, recall), 4),
-        "type_aware_precision": round(typed_precision, 4),
-        "type_aware_recall": round(typed_recall, 4),
-        "type_aware_f2": round(f_beta(typed_precision, typed_recall), 4),
-        "per_entity": per_entity,
-        "p50_ms": round(statistics.median(latencies), 2) if latencies else 0.0,
-    }
+
+    def per_entity(self) -> dict[str, dict[str, float]]:
+        """Type-aware precision, recall and F2 of each entity type, with its gold count."""
+        per_entity = {}
+        for entity, counts in sorted(self.per_type.items()):
+            p = _ratio(counts["tp"], counts["tp"] + counts["fp"])
+            r = _ratio(counts["found"], counts["support"])
+            per_entity[entity] = {
+                "precision": round(p, 4),
+                "recall": round(r, 4),
+                "f2": round(f_beta(p, r), 4),
+                "support": counts["support"],
+            }
+        return per_entity
 
 
 EXPECTATIONS = ("block", "emergency", "out_of_scope", "answer", "answer_scrubbed")

@@ -13,15 +13,18 @@ Fail closed: an engine that cannot be built, or an entity no recognizer supports
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 import threading
-from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
+
+from safety.pii_conversation import PlaceholderMap as PlaceholderMap  # for assistant.chat
+from safety.pii_conversation import PlaceholderStore, placeholder_for, with_known_names
+from safety.pii_engine import build_analyzer
+from safety.pii_names import names_in_company, names_just_before, repeated_mentions
+from safety.pii_types import PIISpan
 
 logger = logging.getLogger(__name__)
 
@@ -48,23 +51,6 @@ DEFAULT_ENTITIES = (
     "CASE_NUMBER",
 )
 
-# spaCy labels the product uses; ORG, NORP, DATE and the rest are not personal data here
-# (a date is taken only when it is a calendar date, by DateOfBirthRecognizer).
-NER_MAPPING = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION"}
-NER_IGNORED = (
-    "ORG ORGANIZATION NORP FAC DATE TIME CARDINAL EVENT LANGUAGE LAW MONEY ORDINAL PERCENT "
-    "PRODUCT QUANTITY WORK_OF_ART"
-).split()
-
-# Entities whose value is a number: "617-555-0134" and "(617) 555 0134" are one value.
-_NUMERIC = {
-    "PHONE_NUMBER",
-    "US_SSN",
-    "CREDIT_CARD",
-    "US_BANK_NUMBER",
-    "NPI",
-    "IBAN_CODE",
-}
 # A "domain" with no scheme, no www and no path whose last label is a capitalised word:
 # the end of one sentence and the start of the next, missing their space.
 _SENTENCE_JOIN = re.compile(r"(?!www\.)[^\s/:@]+\.[A-Z][a-z]+")
@@ -78,181 +64,6 @@ class PIISettings(Protocol):
 
 class PIIConfigError(RuntimeError):
     """The PII engine cannot be built or used: scrubbing must fail closed, never be skipped."""
-
-
-@dataclass(frozen=True)
-class PIISpan:
-    start: int
-    end: int
-    entity_type: str
-    score: float
-
-
-@dataclass
-class PlaceholderMap:
-    """Value -> ``<TYPE_n>`` for one conversation, safe to store: values are kept only as
-    keyed digests (HMAC-SHA256), so the map reveals nothing without the key, and a guessed
-    value cannot be confirmed against it either."""
-
-    key: bytes
-    digests: dict[str, str] = field(default_factory=dict)
-
-    def digest(self, entity_type: str, value: str) -> str:
-        normal = _normal_value(entity_type, value)
-        return hmac.new(self.key, normal.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
-
-    def get(self, entity_type: str, value: str) -> str | None:
-        return self.digests.get(self.digest(entity_type, value))
-
-    def add(self, entity_type: str, value: str, placeholder: str) -> None:
-        self.digests.setdefault(self.digest(entity_type, value), placeholder)
-
-    def placeholders(self) -> list[str]:
-        return list(self.digests.values())
-
-    def to_json(self) -> dict[str, str]:
-        return dict(self.digests)
-
-
-PlaceholderStore = MutableMapping[str, str] | PlaceholderMap
-
-
-def _normal_value(entity_type: str, value: str) -> str:
-    if entity_type in _NUMERIC:
-        return re.sub(r"\W", "", value).casefold()
-    return " ".join(value.split()).casefold()
-
-
-def _repeated_mentions(text: str, found: list[PIISpan]) -> list[PIISpan]:
-    """Every other occurrence of a value already found, and of each part of a found name.
-
-    The NER model often tags a name once and misses it later in the same text ("Eleanor
-    Whitcombe asked ... Eleanor said ..."): once a value is known to be personal, all of its
-    mentions are.
-    """
-    values: dict[str, PIISpan] = {}
-    for span in found:
-        value = text[span.start : span.end]
-        values.setdefault(value, span)
-        if span.entity_type == "PERSON":
-            for part in _name_parts(value):
-                values.setdefault(part, span)
-    extra = []
-    for value, span in values.items():
-        for match in re.finditer(rf"(?<!\w){re.escape(value)}(?!\w)", text):
-            extra.append(PIISpan(match.start(), match.end(), span.entity_type, span.score))
-    return extra
-
-
-# One capitalised word that is not an English word; lists of them ("Monjeau, Graves and Reed");
-# a speaker's name at the start of a line ("Halldór: What a wife.").
-_CAP_WORD = r"[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω][^\W\d_]+(?:['’-][^\W\d_]+)?"
-_NAME_LIST = re.compile(
-    rf"\b{_CAP_WORD}(?:\s*,\s*{_CAP_WORD})*\s*,?\s+(?:and|or|&)\s+{_CAP_WORD}\b"
-)
-_SPEAKER = re.compile(rf"^[ \t>]*({_CAP_WORD}):[ \t]*(?=\S)", re.MULTILINE)
-
-
-def _names_in_company(text: str, found: list[PIISpan], common: frozenset[str]) -> list[PIISpan]:
-    """Names known by the company they keep.
-
-    In a list of single capitalised words ("founders: Monjeau, Graves and Reed") where one is
-    a found name, the others that are not English words are names too; so is a word that
-    opens a line as a speaker ("Halldór: What a wife."), when it is not an English word.
-    """
-    names = [s for s in found if s.entity_type == "PERSON"]
-    extra = []
-    for match in _NAME_LIST.finditer(text):
-        words = list(re.finditer(_CAP_WORD, match.group(0)))
-        spans = [(match.start() + w.start(), match.start() + w.end()) for w in words]
-        if not any(any(s.start <= a and b <= s.end for s in names) for a, b in spans):
-            continue
-        for a, b in spans:
-            if text[a:b].casefold() not in common:
-                extra.append(PIISpan(a, b, "PERSON", 0.5))
-    for match in _SPEAKER.finditer(text):
-        word = match.group(1)
-        # "ValueError:" and other CamelCase identifiers are no speakers.
-        if word[1:].islower() and word.casefold() not in common and word.casefold() not in _LABELS:
-            extra.append(PIISpan(match.start(1), match.end(1), "PERSON", 0.5))
-    return extra
-
-
-_WORD_BEFORE = re.compile(rf"({_CAP_WORD})[ \t]+$")
-
-
-def _names_just_before(
-    text: str, found: list[PIISpan], names: frozenset[str], common: frozenset[str]
-) -> list[PIISpan]:
-    """A found name together with the known given name or surname just before it.
-
-    The small NER model often takes a name that opens a sentence for a verb or a noun and tags
-    only the rest: in "Rosalind Quarrendon here ..." it found "Quarrendon" and "Rosalind" was
-    stored as it was.
-    """
-    extra = []
-    for span in found:
-        if span.entity_type != "PERSON":
-            continue
-        match = _WORD_BEFORE.search(text, max(0, span.start - 40), span.start)
-        if match is None:
-            continue
-        word = match.group(1).casefold()
-        if word in names and word not in common:
-            extra.append(PIISpan(match.start(1), span.end, "PERSON", span.score))
-    return extra
-
-
-_NAME_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
-
-
-def _with_known_names(
-    text: str, spans: list[PIISpan], mapping: PlaceholderStore, common: frozenset[str]
-) -> list[PIISpan]:
-    """``spans`` and every further word of ``text`` that is a name the mapping already holds.
-
-    The NER model tags a name by its context, so it can find "Rosalind Quarrendon" in one
-    message of a conversation and miss "Rosalind again: ..." in the next; once a name is known
-    to be personal in a conversation (or a record), every later mention of it is too.
-    """
-    if not (mapping.digests if isinstance(mapping, PlaceholderMap) else mapping):
-        return spans
-    extra = []
-    for match in _NAME_WORD.finditer(text):
-        word = match.group()
-        if len(word) < 3 or word.casefold() in common:
-            continue
-        for value in (word, word[:-2]) if word[-2:] in ("'s", "’s") else (word,):
-            if isinstance(mapping, PlaceholderMap):
-                known = mapping.get("PERSON", value)
-            else:
-                known = mapping.get(value)
-            if known is not None and known.startswith("<PERSON_"):
-                extra.append(PIISpan(match.start(), match.start() + len(value), "PERSON", 0.5))
-                break
-    if not extra:
-        return spans
-    chosen = list(spans)
-    for span in extra:
-        if all(span.end <= c.start or span.start >= c.end for c in chosen):
-            chosen.append(span)
-    return sorted(chosen, key=lambda s: s.start)
-
-
-# Field labels that are not English words.
-_LABELS = {"re", "fwd", "fw", "cc", "bcc", "ps", "nb", "faq", "dob", "ssn", "mrn", "url"}
-
-
-def _name_parts(name: str) -> list[str]:
-    if " " not in name.strip():
-        return []
-    parts = re.findall(r"[^\W\d_][\w'-]{2,}", name)
-    return [p for p in parts if p.casefold() not in _TITLE_WORDS]
-
-
-# A courtesy title is part of a found name, but its other mentions are not names.
-_TITLE_WORDS = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sr", "sra", "herr", "frau"}
-_TITLE_WORDS |= {"mme", "mlle", "phd", "md"}
 
 
 def load_key(path: Path | None, purpose: str, create: bool = False) -> bytes:
@@ -302,7 +113,7 @@ class PIIScrubber:
         missing = sorted(set(entities) - supported)
         if missing:
             raise PIIConfigError(f"no recognizer for the PII entities {missing}")
-        from safety.recognizers import common_words, known_names, word_names
+        from safety.recognizers.name_lists import common_words, known_names, word_names
 
         self._names = known_names()
         self._common = common_words(self._analyzer.nlp_engine)
@@ -320,6 +131,16 @@ class PIIScrubber:
         # All-lower-case text defeats the NER (and the capitalised patterns): analyse a copy
         # in which known names are capitalised; offsets do not move.
         analysed = self._recase(text) if text.islower() else text
+        results = self._plausible(self._analyse(analysed), text, analysed)
+        found = [PIISpan(r.start, r.end, r.entity_type, float(r.score)) for r in results]
+        found = [s for s in found if text[s.start : s.end].strip()]
+        found += names_just_before(analysed, found, self._names, self._common)
+        found += names_in_company(analysed, found, self._common)
+        found += repeated_mentions(text, found)
+        return _longest_first(found)
+
+    def _analyse(self, analysed: str) -> list[Any]:
+        """Presidio's findings (its RecognizerResults) above the score threshold."""
         with self._lock:
             results: list[Any] = self._analyzer.analyze(
                 text=analysed,
@@ -327,6 +148,10 @@ class PIIScrubber:
                 entities=self.entities,
                 score_threshold=self.threshold,
             )
+        return results
+
+    def _plausible(self, results: list[Any], text: str, analysed: str) -> list[Any]:
+        """``results`` less the kinds of finding known to be mistakes."""
         if analysed is not text:
             # In lower-case text the NER takes words for names ("person", "world"); keep only
             # its findings that contain a re-cased name.
@@ -351,21 +176,11 @@ class PIIScrubber:
             or analysed[r.start : r.end].split()[0].casefold() not in self._word_names
         ]
         # Two sentences run together ("asthma.The cause") are not a web address.
-        results = [
+        return [
             r
             for r in results
             if r.entity_type != "URL" or not _SENTENCE_JOIN.fullmatch(text[r.start : r.end])
         ]
-        found = [PIISpan(r.start, r.end, r.entity_type, float(r.score)) for r in results]
-        found = [s for s in found if text[s.start : s.end].strip()]
-        found += _names_just_before(analysed, found, self._names, self._common)
-        found += _names_in_company(analysed, found, self._common)
-        found += _repeated_mentions(text, found)
-        chosen: list[PIISpan] = []
-        for span in sorted(found, key=lambda s: (-(s.end - s.start), -s.score)):
-            if all(span.end <= c.start or span.start >= c.end for c in chosen):
-                chosen.append(span)
-        return sorted(chosen, key=lambda s: s.start)
 
     def _recase(self, text: str) -> str:
         def capitalise(match: re.Match[str]) -> str:
@@ -395,10 +210,10 @@ class PIIScrubber:
         mapping = {} if mapping is None else mapping
         # ``spans``: this text's findings from an earlier detect() (one engine pass, not two).
         spans = self.detect(text) if spans is None else spans
-        spans = _with_known_names(text, spans, mapping, self._common)
+        spans = with_known_names(text, spans, mapping, self._common)
 
         def placeholder(entity: str, value: str) -> str:
-            return _placeholder(mapping, entity, value)
+            return placeholder_for(mapping, entity, value)
 
         return self._apply(
             text, spans, lambda span: ("custom", {"lambda": _bind(placeholder, span.entity_type)})
@@ -444,46 +259,21 @@ class PIIScrubber:
         return "".join(out)
 
 
+def _longest_first(found: list[PIISpan]) -> list[PIISpan]:
+    """The spans that overlap no longer (or, as long, more confident) one, in text order."""
+    chosen: list[PIISpan] = []
+    for span in sorted(found, key=lambda s: (-(s.end - s.start), -s.score)):
+        if all(span.end <= c.start or span.start >= c.end for c in chosen):
+            chosen.append(span)
+    return sorted(chosen, key=lambda s: s.start)
+
+
 def _recognizer(result: Any) -> str:
     return str((result.recognition_metadata or {}).get("recognizer_name", ""))
 
 
 def _bind(placeholder: Any, entity: str) -> Any:
     return lambda value: placeholder(entity, value)
-
-
-def _placeholder(mapping: PlaceholderStore, entity: str, value: str) -> str:
-    if isinstance(mapping, PlaceholderMap):
-        found = mapping.get(entity, value)
-        taken = mapping.placeholders()
-    else:
-        found = mapping.get(value)
-        taken = list(mapping.values())
-    if found is None and entity == "PERSON":
-        # "Eleanor" after "Eleanor Whitcombe" is the same person.
-        for part in _name_parts(value) or [value]:
-            part_found = (
-                mapping.get(entity, part)
-                if isinstance(mapping, PlaceholderMap)
-                else mapping.get(part)
-            )
-            if part_found:
-                found = part_found
-                break
-    if found is None:
-        count = sum(1 for p in set(taken) if p.startswith(f"<{entity}_"))
-        found = f"<{entity}_{count + 1}>"
-    if isinstance(mapping, PlaceholderMap):
-        mapping.add(entity, value, found)
-        if entity == "PERSON":
-            for part in _name_parts(value):
-                mapping.add(entity, part, found)
-    else:
-        mapping.setdefault(value, found)
-        if entity == "PERSON":
-            for part in _name_parts(value):
-                mapping.setdefault(part, found)
-    return found
 
 
 def reveal(text: str, key: bytes) -> str:
@@ -497,68 +287,6 @@ def reveal(text: str, key: bytes) -> str:
             raise PIIConfigError("a pseudonym could not be decrypted with this key") from exc
 
     return PSEUDONYM.sub(decrypt, text)
-
-
-def build_analyzer(spacy_model: str, domain_recognizers: bool = True) -> Any:
-    """Presidio's analyzer with the recognizers chosen for this domain.
-
-    ``domain_recognizers=False`` gives Presidio's defaults (all predefined recognizers and its
-    usual NER mapping), the baseline that ``benchmarks/pii.py`` compares against.
-    """
-    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
-
-    if not domain_recognizers:
-        provider = NlpEngineProvider(
-            nlp_configuration={
-                "nlp_engine_name": "spacy",
-                "models": [{"lang_code": "en", "model_name": spacy_model}],
-            }
-        )
-        return AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
-
-    from presidio_analyzer.predefined_recognizers import (
-        CreditCardRecognizer,
-        EmailRecognizer,
-        IbanRecognizer,
-        IpRecognizer,
-        SpacyRecognizer,
-        UsSsnRecognizer,
-    )
-    from presidio_analyzer.predefined_recognizers import (
-        PhoneRecognizer as LibPhoneRecognizer,
-    )
-
-    from safety.recognizers import bounded_url_recognizer
-    from safety.recognizers import domain_recognizers as custom
-
-    provider = NlpEngineProvider(
-        nlp_configuration={
-            "nlp_engine_name": "spacy",
-            "models": [{"lang_code": "en", "model_name": spacy_model}],
-            "ner_model_configuration": {
-                "model_to_presidio_entity_mapping": NER_MAPPING,
-                "labels_to_ignore": NER_IGNORED,
-                "low_score_entity_names": [],
-            },
-        }
-    )
-    nlp_engine = provider.create_engine()
-    registry = RecognizerRegistry(
-        recognizers=[
-            SpacyRecognizer(supported_entities=["PERSON", "LOCATION"]),
-            EmailRecognizer(),
-            CreditCardRecognizer(),
-            UsSsnRecognizer(),
-            IbanRecognizer(),
-            IpRecognizer(),
-            bounded_url_recognizer(),
-            LibPhoneRecognizer(),
-            *custom(),
-        ],
-        supported_languages=["en"],
-    )
-    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
 
 
 def scrub_example(scrubber: PIIScrubber, example: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,10 @@ Quantization = Literal["none", "f16", "q8_0", "q4_k_m"]
 QUANTIZATIONS: tuple[Quantization, ...] = get_args(Quantization)
 
 
+class TrainingError(Exception):
+    """A run that cannot start (no examples, every example too long, unknown model)."""
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """How one run trains. Defaults suit SmolLM2-135M on two CPU cores."""

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from training.base_model import load_base
 from training.config import Quantization
-from training.train import load_base
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from training.config import TrainingConfig
-from training.train import TrainingError, loss_curve_svg, lr_at, placement
+from training.base_model import placement
+from training.config import TrainingConfig, TrainingError
+from training.loop import lr_at
+from training.loss_curve import loss_curve_svg
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,8 @@ def test_llama_cpp_reproduces_the_peft_models_greedy_tokens(
     from llama_cpp import Llama
     from peft import PeftModel
 
-    from training.train import load_base, prompt_ids
+    from training.base_model import load_base
+    from training.encoding import prompt_ids
 
     run_dir, exported, cache = trained_run
     base, tokenizer = load_base(default_chat_model(), cache)
