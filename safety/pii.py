@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from safety.pii_conversation import PlaceholderMap as PlaceholderMap  # for assistant.chat
 from safety.pii_conversation import PlaceholderStore, placeholder_for, with_known_names
 from safety.pii_engine import build_analyzer
 from safety.pii_names import names_in_company, names_just_before, repeated_mentions

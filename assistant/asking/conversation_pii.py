@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.storage import models
-from safety.pii import PIISpan, PlaceholderMap, load_key
+from safety.pii import PIISpan, load_key
+from safety.pii_conversation import PlaceholderMap
 
 if TYPE_CHECKING:
     from safety.pii import PIIScrubber

@@ -10,11 +10,11 @@ from safety.guards import check_question, normalise_question
 from safety.pii import (
     PIIConfigError,
     PIIScrubber,
-    PlaceholderMap,
     load_key,
     reveal,
     scrub_example,
 )
+from safety.pii_conversation import PlaceholderMap
 
 pytestmark = pytest.mark.slow
 
