@@ -138,7 +138,7 @@ class Services:
         # queue's limits are the process's, and during a switch the new version waits its
         # turn instead of generating beside the old one while the old drains its queue (two
         # llama.cpp teams on the same cores). The 16-client load with a switch measured the
-        # same either way (0.948 vs 0.952 of the raw rate; README, Serving figures).
+        # same either way (0.948 vs 0.952 of the raw rate; benchmarks/RESULTS.md).
         queue = Scheduler(
             self.queue_limit(), llm.queue_timeout_s, llm.retry_after_s, metrics.queue_wait.observe
         )

@@ -12,7 +12,7 @@ from typing import Any
 # The one mapping from the labels of the PII data sets (presidio-research's two schemes) to the
 # detector's entity types. None: the label is not personal data by itself in this product, so
 # it is not scored: the gold span leaves the denominator, and a finding on it is neither right
-# nor wrong. README "Safety" shows the same table.
+# nor wrong. docs/safety.md shows the same table.
 LABEL_MAP: Mapping[str, str | None] = {
     "PERSON": "PERSON",
     "PHONE_NUMBER": "PHONE_NUMBER",

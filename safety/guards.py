@@ -6,7 +6,7 @@ Output: personal data the answer made up, doses, diagnoses or legal conclusions 
 citation, and the disclaimer of the collection.
 
 Patterns and small heuristics, no model: every rule is readable and testable, and the red-team
-set in tests/safety/data measures them (README "Safety").
+set in tests/safety/data measures them (docs/safety.md).
 """
 
 from __future__ import annotations

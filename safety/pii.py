@@ -27,7 +27,7 @@ from safety.pii_types import PIISpan
 
 logger = logging.getLogger(__name__)
 
-# What is scrubbed in this domain, and why each: README "Safety" has the table.
+# What is scrubbed in this domain, and why each: docs/safety.md has the table.
 DEFAULT_ENTITIES = (
     "PERSON",
     "PHONE_NUMBER",

@@ -36,7 +36,7 @@ class LocalLLM:
     asks. This llama.cpp build uses OpenMP, and each thread that computes gets its own team
     of OpenMP threads: after a few request threads, the process holds more of them than
     cores, libgomp stops spin-waiting at its barriers, and decoding slowed from ~100 to
-    ~60 tokens/s on 2 cores (measured; README, Serving figures).
+    ~60 tokens/s on 2 cores (measured; benchmarks/RESULTS.md).
     """
 
     def __init__(

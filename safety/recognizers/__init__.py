@@ -6,7 +6,7 @@ Each is a small class, in one module per kind of entity (``identifiers``, ``addr
 the census names and English words, ``urls`` Presidio's URL recognizer made linear.
 Presidio's own recognizers cover emails, cards, SSNs, IBANs, IPs and URLs; spaCy's NER
 covers names and places. These add what the defaults miss in medical and
-legal questions (the figures are in README "Safety").
+legal questions (the figures are in docs/safety.md).
 """
 
 from __future__ import annotations
