@@ -224,7 +224,7 @@ def min_max(values: np.ndarray) -> np.ndarray:
     spread = float(values.max() - values.min()) if len(values) else 0.0
     if spread <= 1e-9:
         return np.ones_like(values)
-    return (values - values.min()) / spread  # type: ignore[no-any-return]
+    return (values - values.min()) / spread
 
 
 def min_max_within(values: np.ndarray, bounds: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -234,10 +234,10 @@ def min_max_within(values: np.ndarray, bounds: np.ndarray, group: np.ndarray) ->
     """
     low = np.minimum.reduceat(values, bounds)[group]
     spread = np.maximum.reduceat(values, bounds)[group] - low
-    return np.where(spread > 1e-9, (values - low) / np.maximum(spread, 1e-9), 1.0)  # type: ignore[no-any-return]
+    return np.where(spread > 1e-9, (values - low) / np.maximum(spread, 1e-9), 1.0)
 
 
 def by_max(values: np.ndarray) -> np.ndarray:
     """``values`` divided by the largest (all 0 when none is positive)."""
     top = float(values.max()) if len(values) else 0.0
-    return values / top if top > 0 else np.zeros_like(values)  # type: ignore[no-any-return]
+    return values / top if top > 0 else np.zeros_like(values)

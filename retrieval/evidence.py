@@ -238,7 +238,7 @@ def _scores(
 
 def _cosines(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1) * max(float(np.linalg.norm(query)), 1e-9)
-    return (vectors @ query) / (norms + 1e-9)  # type: ignore[no-any-return]
+    return (vectors @ query) / (norms + 1e-9)
 
 
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:in|under|for|regarding)\s+the\s+[^:?]{3,300}:\s*", re.I)

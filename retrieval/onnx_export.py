@@ -47,7 +47,7 @@ def _weights_file(model_path: Path) -> Path:
     raise FileNotFoundError(f"no model weights in {model_path}")
 
 
-def _atomic(target: Path, write) -> None:  # type: ignore[no-untyped-def]
+def _atomic(target: Path, write) -> None:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".onnx", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
@@ -72,7 +72,7 @@ def export_onnx(model_path: Path, target: Path) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+        def forward(self, input_ids, attention_mask, token_type_ids):
             return self.inner(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state

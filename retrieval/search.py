@@ -54,7 +54,7 @@ def bm25_tokenize(texts: Sequence[str]) -> Any:
 
 def bm25_tokenize_words(texts: Sequence[str]) -> list[list[str]]:
     """The same tokens as ``bm25_tokenize``, as strings per text."""
-    return _tokenize(texts, return_ids=False)  # type: ignore[no-any-return]
+    return _tokenize(texts, return_ids=False)
 
 
 def _tokenize(texts: Sequence[str], return_ids: bool) -> Any:
@@ -95,7 +95,7 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
     part = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
-    return part[np.lexsort((part, -scores[part]))]  # type: ignore[no-any-return]
+    return part[np.lexsort((part, -scores[part]))]
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,7 @@ class Searcher:
         """The cosine similarity of chunks ``ids`` to the query (the vectors are unit length)."""
         if not len(ids):
             return np.zeros(0, dtype=np.float32)
-        return np.asarray(self.vectors[ids], dtype=np.float32) @ query_vector  # type: ignore[no-any-return]
+        return np.asarray(self.vectors[ids], dtype=np.float32) @ query_vector
 
     # ---- the two retrievers ------------------------------------------------------------
     def dense_ranking(
@@ -308,7 +308,9 @@ class Searcher:
         faiss.omp_set_num_threads(1)
         params = None
         if (first, end) != (0, len(self.chunks)):
-            params = faiss.SearchParameters(sel=faiss.IDSelectorRange(first, end))  # type: ignore[call-arg]
+            # faiss's SWIG stubs declare no keyword arguments; sel= is its documented use.
+            selector = faiss.IDSelectorRange(first, end)
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         depth = min(depth, end - first)
         _, ids = self.dense.search(query_vector.reshape(1, -1), depth, params=params)
         return [int(i) for i in ids[0] if i >= 0]

@@ -360,7 +360,7 @@ class IndexStore:
         return self.embedder.encode([embedding_text(c) for c in chunks], show_progress)
 
 
-def build_dense_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
+def build_dense_index(vectors: np.ndarray):
     """Exact inner-product search below the threshold, HNSW above it."""
     import faiss
 
@@ -379,6 +379,7 @@ def build_dense_index(vectors: np.ndarray):  # type: ignore[no-untyped-def]
 
 def _chunk_from_json(record: dict[str, object]) -> Chunk:
     aliases = record.pop("aliases", ())  # JSON keeps the tuple as a list; older versions lack it
+    # The record is a Chunk written by this module; its fields' types are not checked here.
     return Chunk(**record, aliases=tuple(aliases))  # type: ignore[arg-type]
 
 

@@ -81,7 +81,7 @@ class FlagRules(BaseModel):
 
     def policy(self, flag: str) -> Policy:
         """The policy of a flag name (``guard:...`` flags share the input_guard rule)."""
-        return getattr(self, rule_of(flag), "warn")  # type: ignore[no-any-return]
+        return getattr(self, rule_of(flag), "warn")
 
 
 DEFAULT_DISCLAIMERS = {

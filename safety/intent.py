@@ -199,7 +199,7 @@ class IntentModel:
         logits = _normalised(self.features(texts, vectors)) @ self.coef.T + self.intercept
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+        return exp / exp.sum(axis=1, keepdims=True)
 
     def save(self, path: Path) -> None:
         dimension = self.coef.shape[1] - (self.char_grams.n_features if self.char_grams else 0)
@@ -218,7 +218,7 @@ class IntentModel:
         path.write_text(json.dumps(record, indent=None) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path = None) -> IntentModel:  # type: ignore[assignment]
+    def load(cls, path: Path | None = None) -> IntentModel:
         record = json.loads((path or INTENT_MODEL).read_text(encoding="utf-8"))
         if tuple(record["intents"]) != INTENTS:
             raise ValueError(f"{path}: intents {record['intents']} are not {INTENTS}")
@@ -268,7 +268,7 @@ class SemanticGuard:
         if vectors is None:
             vectors = np.asarray(self.embed(list(texts)), dtype=np.float32)
         p = self.model.probabilities(texts, np.asarray(vectors, dtype=np.float32))
-        return p[:, INTENTS.index("injection")] >= self.model.thresholds.hidden_injection  # type: ignore[no-any-return]
+        return p[:, INTENTS.index("injection")] >= self.model.thresholds.hidden_injection
 
     def assess(self, text: str) -> Assessment:
         return self.decide(self.probabilities(text), short=len(text.split()) < SHORT_WORDS)
@@ -347,7 +347,7 @@ def _normalised(matrix: np.ndarray) -> np.ndarray:
     if matrix.ndim == 1:
         return matrix / max(float(np.linalg.norm(matrix)), 1e-9)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-9)  # type: ignore[no-any-return]
+    return matrix / np.maximum(norms, 1e-9)
 
 
 # ---- calibration ------------------------------------------------------------------------------
@@ -393,6 +393,7 @@ def cross_validated_guards(
         model = fit_intent_model(
             [examples[i].text for i in train],
             [examples[i].intent for i in train],
+            # The default argument binds this fold's rows (a late-binding closure would not).
             lambda texts, rows=train: vectors[rows],  # type: ignore[misc]
             regularisation,
             char_grams=char_grams,

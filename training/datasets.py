@@ -156,4 +156,4 @@ def read_examples(path: Path, split_name: str) -> list[Example]:
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    return json.loads((path / "manifest.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads((path / "manifest.json").read_text(encoding="utf-8"))

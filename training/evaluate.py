@@ -130,13 +130,13 @@ class ServedModel:
         from jinja2.sandbox import ImmutableSandboxedEnvironment
         from llama_cpp import Llama
 
-        options = dict(
+        options: dict[str, Any] = dict(
             model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads
         )
         # Two contexts on one file: keeping every position's logits (for the loss) makes
         # llama-cpp-python copy a vocabulary-wide row per step, which slows decoding ~40x.
-        self.llm = Llama(**options, verbose=False)  # type: ignore[arg-type]
-        self.scorer = Llama(**options, logits_all=True, verbose=False)  # type: ignore[arg-type]
+        self.llm = Llama(**options, verbose=False)
+        self.scorer = Llama(**options, logits_all=True, verbose=False)
         ends = {
             marker: self.llm.tokenize(marker.encode(), add_bos=False, special=True)
             for marker in TURN_ENDS

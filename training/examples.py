@@ -189,7 +189,7 @@ def minhash(shingle_set: set[int]) -> np.ndarray:
     if not shingle_set:
         return np.full(_N_HASHES, _PRIME, dtype=np.int64)
     values = np.fromiter(shingle_set, dtype=np.int64)
-    return ((np.outer(_A, values) + _B[:, None]) % _PRIME).min(axis=1)  # type: ignore[no-any-return]
+    return ((np.outer(_A, values) + _B[:, None]) % _PRIME).min(axis=1)
 
 
 def deduplicate(examples: Sequence[Example], threshold: float) -> list[Example]:

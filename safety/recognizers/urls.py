@@ -25,7 +25,7 @@ def bounded_url_recognizer() -> EntityRecognizer:
     from presidio_analyzer.predefined_recognizers import UrlRecognizer
 
     # The ignores: where Presidio's classes type as Any (subclassing, returning Any).
-    class BoundedUrlRecognizer(UrlRecognizer):  # type: ignore[misc]
+    class BoundedUrlRecognizer(UrlRecognizer):
         def analyze(
             self,
             text: str,
@@ -46,4 +46,4 @@ def bounded_url_recognizer() -> EntityRecognizer:
                     results.append(result)
             return results
 
-    return BoundedUrlRecognizer()  # type: ignore[no-any-return]
+    return BoundedUrlRecognizer()
