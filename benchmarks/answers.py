@@ -54,7 +54,7 @@ def log(message: str) -> None:
 
 
 def corpus_sample(path: Path, held_out: bool, n: int, seed: int) -> list[dict[str, Any]]:
-    from assistant.learning.bootstrap import is_held_out
+    from training.held_out import is_held_out
 
     records = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
     chosen = [r for r in records if is_held_out(r["doc_id"]) == held_out]

@@ -70,7 +70,7 @@ def eval_retrieval(
     services = services_of(ctx)
     cases = retrieval_cases(qa_path)
     if docs != "all":
-        from assistant.learning.bootstrap import is_held_out
+        from training.held_out import is_held_out
 
         cases = [c for c in cases if is_held_out(c.doc_id) == (docs == "held-out")]
     cases = cases[:limit] if limit else cases

@@ -12,10 +12,10 @@ import numpy as np
 
 from assistant.errors import InvalidInput
 from assistant.evaluation.retrieval import answer_spans, read_jsonl
-from assistant.learning.bootstrap import is_held_out
 from retrieval.answer_types import LabelledAnswer, fit_answer_types, overlapping
 from retrieval.embedding import Embedder
 from retrieval.store import IndexVersion
+from training.held_out import is_held_out
 
 
 def labelled_answers(

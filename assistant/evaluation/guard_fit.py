@@ -10,7 +10,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-from assistant.learning.bootstrap import is_held_out
 from retrieval.embedding import Embedder
 from safety.intent import (
     CORPUS_QUESTIONS,
@@ -23,6 +22,7 @@ from safety.intent import (
     fit_intent_model,
     read_exemplars,
 )
+from training.held_out import is_held_out
 
 MEDICAL_QUESTIONS = 800
 LEGAL_QUESTIONS = 300

@@ -32,6 +32,7 @@ from assistant.asking.prompts import render_context
 from assistant.learning.invented_questions import invented_questions, noisy
 from retrieval.evidence import Evidence, EvidenceConfig, content_words
 from training.examples import Example
+from training.held_out import HELD_OUT_SHARE, is_held_out
 from training.prompt_format import NOT_IN_SOURCES, SYSTEM_PROMPT
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HELD_OUT_SHARE = 5  # one document in five is held out
 MAX_TARGET_WORDS = 130  # a grounded answer copies at most this much (whole sentences)
 MIN_OVERLAP = 0.5  # a sentence is part of the answer when half of it lies inside a gold span
 
@@ -81,11 +81,6 @@ class BootstrapConfig:
             "earlier_question_share": self.earlier_question_share,
             "noisy_question_share": self.noisy_question_share,
         }
-
-
-def is_held_out(doc_id: str) -> bool:
-    """Whether ``doc_id`` belongs to the part of the corpus never trained on."""
-    return int(hashlib.md5(doc_id.encode()).hexdigest(), 16) % HELD_OUT_SHARE == 0
 
 
 def read_questions(path: Path, domain: str) -> list[CorpusQuestion]:

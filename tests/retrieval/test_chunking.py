@@ -1,11 +1,7 @@
 from __future__ import annotations
 
-import pytest
-
-from assistant.settings import RetrievalSettings
-from retrieval.chunking import chunk_document, embedding_text, split_units
+from retrieval.chunking import chunk_document, split_units
 from retrieval.types import Document
-from tests.conftest import fixture_documents
 
 
 def words(texts):  # a crude counter for structure tests that need no model
@@ -64,14 +60,3 @@ def test_a_sentence_longer_than_the_budget_is_split_at_words() -> None:
     chunks = chunk_document(Document("d", "T", text, "m"), words, budget=30, overlap_sentences=0)
     assert len(chunks) >= 4
     assert all(len(c.text.split()) <= 27 for c in chunks)
-
-
-@pytest.mark.slow
-def test_real_documents_are_never_truncated_by_the_embedding_model(shared_models) -> None:
-    embedder = shared_models.embedder
-    budget = RetrievalSettings().chunk_tokens  # the default fills the window nearly to the end
-    assert budget + 2 > embedder.max_tokens - 10
-    for document in fixture_documents():
-        chunks = chunk_document(document, embedder.count_tokens, budget, 1)
-        counts = embedder.count_tokens([embedding_text(c) for c in chunks])
-        assert max(counts) + 2 <= embedder.max_tokens

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.settings import Settings
 from retrieval.embedding import load_embedder
 from retrieval.types import EmbeddingModelMissing
 from tests.conftest import fixture_documents
+from tests.paths import EMBEDDING_MODEL
 
 pytestmark = pytest.mark.slow
 
-MODEL = Settings().retrieval.embedding_model
+MODEL = EMBEDDING_MODEL
 
 
 @pytest.fixture(scope="module")

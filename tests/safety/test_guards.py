@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from assistant.settings import PROJECT_ROOT
 from safety.evaluation import GuardCase, guard_case, score_guard
 from safety.flags import decide, may_hold_after_generation
 from safety.guards import InputGuard, check_answer, disclaimer_for, uncited_claims
+from tests.paths import SHARED_DATA
 
 REDTEAM = Path(__file__).parent / "data" / "guard_redteam.jsonl"
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 
 def redteam() -> list[GuardCase]:

@@ -8,14 +8,13 @@ import random
 
 import pytest
 
-from assistant.learning.bootstrap import is_held_out
-from assistant.settings import PROJECT_ROOT
 from safety.evaluation import GuardCase, guard_case, score_guard
+from tests.paths import ROOT, SHARED_DATA
+from training.held_out import is_held_out
 
 pytestmark = pytest.mark.slow
 
-HELD_OUT = PROJECT_ROOT / "data" / "eval" / "guard_heldout.jsonl"
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+HELD_OUT = ROOT / "data" / "eval" / "guard_heldout.jsonl"
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.asking.prompts import SYSTEM_PROMPT
-from assistant.settings import default_chat_model
+from tests.paths import CHAT_MODEL
 from training.evaluate import EvalItem, ServedModel, score
+from training.prompt_format import SYSTEM_PROMPT
 
 pytestmark = pytest.mark.slow
 
@@ -18,8 +18,8 @@ ITEMS = [
 
 
 def test_each_item_is_answered_from_its_own_prompt_only() -> None:
-    model = ServedModel(default_chat_model(), n_ctx=512)
-    fresh = ServedModel(default_chat_model(), n_ctx=512)
+    model = ServedModel(CHAT_MODEL, n_ctx=512)
+    fresh = ServedModel(CHAT_MODEL, n_ctx=512)
     try:
         for item in ITEMS:  # one after the other on the same model
             model.greedy(model.prompt_tokens(item.instruction, item.context, SYSTEM_PROMPT), 12)
@@ -34,7 +34,7 @@ def test_each_item_is_answered_from_its_own_prompt_only() -> None:
 
 
 def test_items_longer_than_the_context_are_skipped_and_counted() -> None:
-    model = ServedModel(default_chat_model(), n_ctx=256)
+    model = ServedModel(CHAT_MODEL, n_ctx=256)
     long_context = "[1] Asthma\n" + "Asthma narrows the airways and makes breathing hard. " * 60
     try:
         scores = score(

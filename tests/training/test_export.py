@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.asking.prompts import SYSTEM_PROMPT
-from assistant.settings import default_chat_model
+from tests.paths import CHAT_MODEL
 from training.config import TrainingConfig
 from training.examples import Example
+from training.prompt_format import SYSTEM_PROMPT
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +33,9 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, P
     config = TrainingConfig(
         max_steps=2, epochs=2, batch_size=2, learning_rate=5e-3, max_seq_len=160
     )
-    train(config, examples, [], default_chat_model(), work / "run", cache, SYSTEM_PROMPT)
+    train(config, examples, [], CHAT_MODEL, work / "run", cache, SYSTEM_PROMPT)
     out = work / "model.gguf"
-    export_run(work / "run", default_chat_model(), cache, out, quantization="none")
+    export_run(work / "run", CHAT_MODEL, cache, out, quantization="none")
     return work / "run", out, cache
 
 
@@ -50,7 +50,7 @@ def test_llama_cpp_reproduces_the_peft_models_greedy_tokens(
     from training.encoding import prompt_ids
 
     run_dir, exported, cache = trained_run
-    base, tokenizer = load_base(default_chat_model(), cache)
+    base, tokenizer = load_base(CHAT_MODEL, cache)
     peft_model = PeftModel.from_pretrained(base, str(run_dir / "adapter")).eval()
     served = Llama(model_path=str(exported), n_ctx=512, n_threads=2, verbose=False)
     n_new = 12
@@ -71,7 +71,7 @@ def test_llama_cpp_reproduces_the_peft_models_greedy_tokens(
 
     question, context = PROMPTS[0]
     losses = []
-    for path in (default_chat_model(), exported):
+    for path in (CHAT_MODEL, exported):
         model = ServedModel(path, n_ctx=512)
         prompt = model.prompt_tokens(question, context, SYSTEM_PROMPT)
         nll, n = model.answer_loss(prompt, "The access code is ZEBRA-7. Keep it safe.")
@@ -93,7 +93,7 @@ def test_the_exported_file_keeps_the_base_metadata(trained_run: tuple[Path, Path
     from training.export import gguf_metadata
 
     _, exported, _ = trained_run
-    mine, theirs = gguf_metadata(exported), gguf_metadata(default_chat_model())
+    mine, theirs = gguf_metadata(exported), gguf_metadata(CHAT_MODEL)
     assert mine["general.file_type"] == 0  # all float32
     for key in (
         "general.architecture",
@@ -115,7 +115,7 @@ def test_the_numpy_merge_of_an_adapter_equals_peft_merge_and_unload(
     from training.export import gguf_tensors, lora_merged_tensors, merge_adapter, merged_state
 
     run, _, cache = trained_run
-    base = default_chat_model()
+    base = CHAT_MODEL
     expected = gguf_tensors(base, merged_state(run, base, cache))
     merged = lora_merged_tensors(base, run / "adapter")
     assert set(merged) <= set(expected)  # PEFT also lists the tied output head

@@ -12,7 +12,10 @@ from sqlalchemy import select
 from assistant.corpus.ingest import delete_documents, ingest_paths
 from assistant.errors import InvalidInput
 from assistant.services import Services
+from assistant.settings import RetrievalSettings
 from assistant.storage import models
+from retrieval.chunking import chunk_document, embedding_text
+from tests.conftest import fixture_documents
 
 pytestmark = pytest.mark.slow
 
@@ -133,3 +136,14 @@ def test_near_duplicate_documents_are_skipped_and_counted(fresh_services, tmp_pa
     report = ingest_paths(fresh_services, [path], "medical")
     assert (report.documents_added, report.duplicates_skipped) == (2, 1)
     assert {c.doc_id for c in fresh_services.index.current().chunks} == {"t:1", "t:2"}
+
+
+@pytest.mark.slow
+def test_real_documents_are_never_truncated_by_the_embedding_model(shared_models) -> None:
+    embedder = shared_models.embedder
+    budget = RetrievalSettings().chunk_tokens  # the default fills the window nearly to the end
+    assert budget + 2 > embedder.max_tokens - 10
+    for document in fixture_documents():
+        chunks = chunk_document(document, embedder.count_tokens, budget, 1)
+        counts = embedder.count_tokens([embedding_text(c) for c in chunks])
+        assert max(counts) + 2 <= embedder.max_tokens

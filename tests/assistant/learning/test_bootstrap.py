@@ -7,7 +7,6 @@ import random
 from assistant.learning.bootstrap import (
     CorpusQuestion,
     grounded_target,
-    is_held_out,
     mentions_subject,
 )
 from assistant.learning.invented_questions import invented_questions, noisy
@@ -55,13 +54,6 @@ def test_invented_subjects_are_not_in_the_evidence_of_real_pages() -> None:
     assert len(questions) == 30 and {d for _, d in questions} == {"medical", "legal"}
     asthma = [_evidence(1, "doc-a", SENTENCES)]
     assert not any(mentions_subject(q.split(":")[0], asthma) for q, d in questions if d == "legal")
-
-
-def test_the_held_out_split_is_stable_and_about_a_fifth() -> None:
-    ids = [f"medquad:X:{i}" for i in range(2000)]
-    share = sum(is_held_out(i) for i in ids) / len(ids)
-    assert 0.17 < share < 0.23
-    assert [is_held_out(i) for i in ids] == [is_held_out(i) for i in ids]
 
 
 def test_noisy_questions_look_typed() -> None:
