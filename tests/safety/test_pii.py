@@ -174,6 +174,11 @@ def test_the_whole_engine_reads_adversarial_text_in_bounded_time(shared_models, 
     scrubber = shared_models.scrubber
     text = unit * (4000 // len(unit))
     scrubber.scrub("warm up, Dana Okafor")
-    started = time.perf_counter()
-    scrubber.scrub(text)
-    assert time.perf_counter() - started < 1.0, unit
+
+    def seconds() -> float:
+        started = time.perf_counter()
+        scrubber.scrub(text)
+        return time.perf_counter() - started
+
+    # The best of three: a loaded machine slows one run, a super-linear pattern every run.
+    assert min(seconds() for _ in range(3)) < 1.0, unit

@@ -31,8 +31,13 @@ def test_every_recognizer_grows_linearly(make: type) -> None:
     for unit in UNITS:
         small = unit * (4000 // len(unit))
         large = unit * (16000 // len(unit))
-        # The best of three: a busy machine makes single timings noisy, never faster.
-        t_small = min(_seconds(recognizer, small) for _ in range(3))
-        t_large = min(_seconds(recognizer, large) for _ in range(3))
+        # A busy machine makes timings noisy, never faster: each size is timed best of
+        # three, and the pair is measured again (up to three rounds) before it counts as
+        # super-linear. Quadratic work is over the bound in every round, not in one.
+        for _round in range(3):
+            t_small = min(_seconds(recognizer, small) for _ in range(3))
+            t_large = min(_seconds(recognizer, large) for _ in range(3))
+            if t_large < max(8 * t_small, 0.02):
+                break
         assert t_large < max(8 * t_small, 0.02), (cls.__name__, repr(unit), t_small, t_large)
         assert t_large / 16 < 0.05, (cls.__name__, repr(unit), t_large)  # < 50 ms per KB
