@@ -13,7 +13,7 @@ import base64
 import binascii
 import io
 import logging
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from flask import Blueprint, Response, abort, jsonify, request
@@ -46,6 +46,7 @@ from web.schemas import (
     Job,
     JobList,
     Queued,
+    Timestamp,
 )
 
 logger = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ class DocumentRow(BaseModel):
     collection: str
     source_url: str
     n_chunks: int
-    updated_at: datetime | None
+    updated_at: Timestamp | None
 
 
 class DocumentPage(BaseModel):
@@ -389,7 +390,7 @@ class Account(BaseModel):
     email: str
     role: RoleName
     is_active: bool
-    created_at: datetime | None = None
+    created_at: Timestamp | None = None
     conversations: int = 0
 
 
@@ -455,7 +456,7 @@ def delete_user(user_id: int) -> Response:
 
 class AuditRow(BaseModel):
     id: int
-    created_at: datetime | None
+    created_at: Timestamp | None
     actor: str
     action: str
     target: str

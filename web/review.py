@@ -3,7 +3,6 @@ assistant.review.queue)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
@@ -15,7 +14,7 @@ from assistant.storage.models import Role
 from web.auth import current_user_id, role_required
 from web.common import MAX_ID, services, to_json
 from web.openapi import Reply, operation
-from web.schemas import Body
+from web.schemas import Body, Timestamp
 
 bp = Blueprint("review", __name__)
 
@@ -58,7 +57,7 @@ class Decided(BaseModel):
     message_id: int
     state: str
     reviewer_id: int | None
-    decided_at: datetime | None
+    decided_at: Timestamp | None
 
 
 def _filter() -> review.QueueFilter:

@@ -20,6 +20,13 @@ Question = Annotated[
 ]
 Collection = Annotated[str | None, WithJsonSchema({"x-setting": "Collection"})]
 Origin = Literal["model", "evidence", "none"]
+# Not OpenAPI's date-time (RFC 3339): a time read back from SQLite has no offset.
+Timestamp = Annotated[
+    datetime,
+    WithJsonSchema(
+        {"type": "string", "description": "ISO 8601, in UTC (an absent offset means UTC)."}
+    ),
+]
 
 
 class Body(BaseModel):
@@ -119,7 +126,7 @@ class Message(BaseModel):
     flagged: bool
     flags: list[str] = []
     held: bool = False
-    created_at: datetime
+    created_at: Timestamp
     rating: Literal[1, -1] | None = None
     review: str | None = Field(None, description="The review state of a held answer.")
 
@@ -128,7 +135,7 @@ class Conversation(BaseModel):
     id: int
     title: str
     collection: str | None = None
-    updated_at: datetime
+    updated_at: Timestamp
     messages: list[Message]
 
 
@@ -172,9 +179,9 @@ class Job(BaseModel):
     result: dict[str, Any] | None = Field(
         description="What it found or made so far (figures, ids, a live loss curve)."
     )
-    created_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    created_at: Timestamp | None = None
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
 
 
 class JobList(BaseModel):

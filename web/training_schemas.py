@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from training.config import Quantization
-from web.schemas import Body, Id, Job
+from web.schemas import Body, Id, Job, Timestamp
 
 
 class RunRequest(Body):
@@ -51,7 +50,7 @@ class Dataset(BaseModel):
     n_train: int
     n_validation: int
     n_pairs: int
-    created_at: datetime | None
+    created_at: Timestamp | None
     stats: dict[str, Any]
     exports: dict[str, str] = Field(description="Download links by format.")
 
@@ -63,8 +62,8 @@ class Version(BaseModel):
     state: str
     dataset_id: int | None
     parent_id: int | None
-    created_at: datetime | None
-    activated_at: datetime | None
+    created_at: Timestamp | None
+    activated_at: Timestamp | None
     metrics: dict[str, Any] = Field(description="The stored candidate-vs-active comparison.")
 
 
