@@ -13,9 +13,11 @@ import base64
 import binascii
 import io
 import logging
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 
 from flask import Blueprint, Response, abort, jsonify, request
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import text
 
 from assistant.accounts import roles
@@ -30,17 +32,22 @@ from assistant.infra import jobs as job_rows
 from assistant.storage.models import Role
 from web.admin import recent_jobs
 from web.auth import current_user_id, role_required
-from web.common import (
-    ask_args,
-    feedback_args,
-    job_json,
-    json_body,
-    send_task,
-    services,
-    status_for,
-    to_json,
+from web.common import job_json, send_task, services, status_for, to_json
+from web.openapi import Reply, operation
+from web.schemas import (
+    Answer,
+    AskRequest,
+    Body,
+    Conversation,
+    ConversationList,
+    FeedbackCreated,
+    FeedbackRequest,
+    Health,
+    Job,
+    JobList,
+    Queued,
+    Timestamp,
 )
-from web.openapi import errors, json_response, ref
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +57,8 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 # body and is never a "simple" request: a browser asks the server's leave first (CORS
 # preflight), which this app never grants.
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+MAX_API_UPLOAD_FILES = 20
+ADMIN_ERRORS = (400, 401, 403)
 
 
 @bp.before_request
@@ -59,6 +68,14 @@ def require_json() -> None:
 
 
 @bp.get("/health")
+@operation(
+    "Liveness and database reachability",
+    security=[],
+    ok={
+        200: Reply("Up", Health),
+        503: Reply("The database is unreachable", Health),
+    },
+)
 def health() -> tuple[Response, int]:
     try:
         with services().db.engine.connect() as connection:
@@ -74,6 +91,11 @@ def health() -> tuple[Response, int]:
 
 @bp.get("/conversations")
 @role_required()
+@operation(
+    "The signed-in user's conversations",
+    ok={200: Reply("Newest first", ConversationList)},
+    errors=(401,),
+)
 def conversations() -> Response:
     views = services().history.list_conversations(current_user_id())
     return jsonify(conversations=to_json(views))
@@ -81,15 +103,28 @@ def conversations() -> Response:
 
 @bp.get("/conversations/<int:conversation_id>")
 @role_required()
+@operation(
+    "One of the signed-in user's conversations, with its messages",
+    ok={200: Reply("Found", Conversation)},
+    errors=(401, 404),
+)
 def conversation(conversation_id: int) -> Response:
     return jsonify(to_json(services().history.get_conversation(current_user_id(), conversation_id)))
 
 
 @bp.post("/ask")
 @role_required()
-def ask() -> Any:
+@operation(
+    "Ask a question and wait for the whole answer",
+    body=AskRequest,
+    ok={200: Reply("The stored, cited answer", Answer)},
+    errors=(400, 401, 403, 404, 413, 415, 429, 500, 503),
+)
+def ask(body: AskRequest) -> Any:
     chat = services().chat
-    turn = chat.start_turn(current_user_id(), **ask_args(json_body()))
+    turn = chat.start_turn(
+        current_user_id(), body.question, body.conversation_id, body.collection or None
+    )
     # Drain the whole stream (so the answer is stored and the generator finishes), then
     # answer with its last word: the stored answer or the error.
     last: StreamEvent | None = None
@@ -108,57 +143,116 @@ def ask() -> Any:
 
 @bp.post("/feedback")
 @role_required()
-def feedback() -> tuple[Response, int]:
-    feedback_id = services().feedback.add_feedback(current_user_id(), **feedback_args(json_body()))
+@operation(
+    "Thumbs up/down on an answer, with an optional correction",
+    body=FeedbackRequest,
+    ok={201: Reply("Stored", FeedbackCreated)},
+    errors=(400, 401, 404, 413, 415),
+)
+def feedback(body: FeedbackRequest) -> tuple[Response, int]:
+    feedback_id = services().feedback.add_feedback(current_user_id(), **body.model_dump())
     return jsonify(id=feedback_id), 201
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    """An integer query argument within [low, high]; anything else is a 400."""
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidInput(f"'{name}' must be an integer between {low} and {high}.")
-    return int(raw)
+# ---- admin ------------------------------------------------------------------------------------
+Page = Field(1, ge=1, le=1_000_000)
 
 
-def _page() -> int:
-    return _int_arg("page", 1, 1, 1_000_000)
+class JobsQuery(Body):
+    kind: str | None = Field(None, max_length=50)
 
 
-def _query_text(name: str, limit: int = 200) -> str | None:
-    value = request.args.get(name, "")
-    if len(value) > limit:
-        raise InvalidInput(f"'{name}' is limited to {limit} characters.")
-    return value.strip() or None
+class DocumentsQuery(Body):
+    collection: str | None = Field(None, max_length=50)
+    q: str | None = Field(None, max_length=200, description="Title or id contains.")
+    page: int = Page
+
+
+class AuditQuery(Body):
+    action: str | None = Field(
+        None,
+        max_length=100,
+        description="An exact action, or a prefix ending in a dot (`review.`).",
+    )
+    page: int = Page
+
+
+class QualityQuery(Body):
+    days: int = Field(14, ge=1, le=365)
+
+
+def _text(value: str | None) -> str | None:
+    return (value or "").strip() or None
 
 
 @bp.get("/jobs")
 @role_required(Role.ADMIN)
-def jobs() -> Response:
+@operation(
+    "Recent background jobs with their progress (admin)",
+    query=JobsQuery,
+    ok={200: Reply("Newest first", JobList)},
+    errors=ADMIN_ERRORS,
+)
+def jobs(query: JobsQuery) -> Response:
     with services().db.session() as s:
-        return jsonify(jobs=[job_json(job) for job in recent_jobs(s, kind=_query_text("kind", 50))])
+        return jsonify(jobs=[job_json(job) for job in recent_jobs(s, kind=_text(query.kind))])
 
 
 @bp.get("/jobs/<int:job_id>")
 @role_required(Role.ADMIN)
+@operation(
+    "One background job with its progress and result (admin)",
+    ok={200: Reply("Found", Job)},
+    errors=(401, 403, 404),
+)
 def job(job_id: int) -> Response:
     return jsonify(job_json(job_rows.get_job(services().db, job_id)))
 
 
+class DocumentRow(BaseModel):
+    doc_id: str
+    title: str
+    collection: str
+    source_url: str
+    n_chunks: int
+    updated_at: Timestamp | None
+
+
+class DocumentPage(BaseModel):
+    documents: list[DocumentRow]
+    total: int
+    page: int
+    pages: int
+
+
 @bp.get("/admin/documents")
 @role_required(Role.ADMIN)
-def documents() -> Response:
+@operation(
+    "Documents of the corpus, by title (admin)",
+    query=DocumentsQuery,
+    ok={200: Reply("One page", DocumentPage)},
+    errors=ADMIN_ERRORS,
+)
+def documents(query: DocumentsQuery) -> Response:
     with services().db.session() as s:
         page = corpus_documents.list_documents(
-            s, _query_text("collection", 50), _query_text("q"), _page()
+            s, _text(query.collection), _text(query.q), query.page
         )
     return jsonify(to_json(page))
 
 
+class DocumentDetail(BaseModel):
+    document: dict[str, Any]
+    chunks: list[dict[str, Any]] = Field(description="Its chunks in the index in service.")
+
+
 @bp.get("/admin/documents/<path:doc_id>")
 @role_required(Role.ADMIN)
+@operation(
+    "One document and its chunks in the index in service (admin)",
+    ok={200: Reply("Found", DocumentDetail)},
+    errors=(401, 403, 404),
+)
 def document(doc_id: str) -> Response:
     with services().db.session() as s:
         row = corpus_documents.get_document(s, doc_id)
@@ -166,71 +260,113 @@ def document(doc_id: str) -> Response:
     return jsonify(document=to_json(row), chunks=to_json(chunks))
 
 
-MAX_API_UPLOAD_FILES = 20
+class UploadedFile(Body):
+    filename: str
+    text: str | None = None
+    base64: str | None = Field(None, description="For a PDF.")
+
+    @model_validator(mode="after")
+    def _one_content(self) -> UploadedFile:
+        if (self.text is None) == (self.base64 is None):
+            raise ValueError("needs exactly one of 'text' or 'base64'")
+        return self
+
+    def data(self) -> bytes:
+        if self.text is not None:
+            try:
+                return self.text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
+                raise InvalidInput(f"{self.filename!r}: the text is not valid Unicode.") from None
+        try:
+            return base64.b64decode(self.base64 or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput("A file's base64 is not valid base64.") from None
+
+
+class UploadRequest(Body):
+    collection: str
+    files: list[UploadedFile] = Field(min_length=1, max_length=MAX_API_UPLOAD_FILES)
+
+
+class Uploaded(Queued):
+    files: list[str]
 
 
 @bp.post("/admin/documents")
 @role_required(Role.ADMIN)
-def upload_documents() -> tuple[Response, int]:
+@operation(
+    "Upload corpus files into a collection and index them as a job (admin)",
+    description="Each file gives its `filename` (.jsonl, .txt, .md, .html, .pdf) and "
+    f"either `text` or `base64` (for a PDF). Up to {MAX_API_UPLOAD_FILES} files, "
+    f"{uploads.MAX_UPLOAD_BYTES // 2**20} MiB each, a body of "
+    f"{uploads.MAX_UPLOAD_REQUEST // 2**20} MiB in all; all are stored or none; a "
+    "same-named upload is replaced.",
+    body=UploadRequest,
+    ok={202: Reply("Stored and queued; follow the job at /api/jobs/{job_id}", Uploaded)},
+    errors=(400, 401, 403, 413, 415),
+)
+def upload_documents(body: UploadRequest) -> tuple[Response, int]:
     """Files given in JSON (``text``, or ``base64`` for a PDF), stored and indexed as a job."""
-    body = json_body()
-    collection = body.get("collection")
-    files = body.get("files")
-    if not isinstance(collection, str):
-        raise InvalidInput("'collection' must be a string.")
-    if not isinstance(files, list) or not 1 <= len(files) <= MAX_API_UPLOAD_FILES:
-        raise InvalidInput(f"'files' must be a list of 1 to {MAX_API_UPLOAD_FILES} files.")
-    decoded = [_uploaded_file(i, f) for i, f in enumerate(files)]
-    paths = uploads.save_uploads(
-        services(), collection, [(name, io.BytesIO(data)) for name, data in decoded]
-    )
+    files = [(f.filename, io.BytesIO(f.data())) for f in body.files]
+    paths = uploads.save_uploads(services(), body.collection, files)
     job_id = uploads.start_ingest(
-        services(), send_task(), collection, paths, current_user_id(), "upload"
+        services(), send_task(), body.collection, paths, current_user_id(), "upload"
     )
     return jsonify(job_id=job_id, files=[p.name for p in paths]), 202
 
 
-def _uploaded_file(index: int, item: object) -> tuple[str, bytes]:
-    where = f"files[{index}]"
-    if not isinstance(item, dict) or not isinstance(item.get("filename"), str):
-        raise InvalidInput(f"{where} must be an object with a 'filename' string.")
-    text, encoded = item.get("text"), item.get("base64")
-    if (text is None) == (encoded is None):
-        raise InvalidInput(f"{where} needs exactly one of 'text' or 'base64'.")
-    if text is not None:
-        if not isinstance(text, str):
-            raise InvalidInput(f"{where}.text must be a string.")
-        try:
-            return item["filename"], text.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
-            raise InvalidInput(f"{where}.text is not valid Unicode.") from None
-    if not isinstance(encoded, str):
-        raise InvalidInput(f"{where}.base64 must be a string.")
-    try:
-        return item["filename"], base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput(f"{where}.base64 is not valid base64.") from None
+class ReindexRequest(Body):
+    collection: str
 
 
 @bp.post("/admin/reindex")
 @role_required(Role.ADMIN)
-def reindex() -> tuple[Response, int]:
-    collection = json_body().get("collection")
-    if not isinstance(collection, str):
-        raise InvalidInput("'collection' must be a string.")
-    paths = uploads.uploaded_files(services(), collection)
+@operation(
+    "Re-index a collection's uploaded files as a background job (admin)",
+    body=ReindexRequest,
+    ok={202: Reply("Queued; follow it at /api/jobs/{job_id}", Queued)},
+    errors=(400, 401, 403, 415),
+)
+def reindex(body: ReindexRequest) -> tuple[Response, int]:
+    paths = uploads.uploaded_files(services(), body.collection)
     job_id = uploads.start_ingest(
-        services(), send_task(), collection, paths, current_user_id(), "reindex"
+        services(), send_task(), body.collection, paths, current_user_id(), "reindex"
     )
     return jsonify(job_id=job_id), 202
 
 
+class DayCounts(BaseModel):
+    day: date
+    questions: int
+    thumbs_up: int
+    thumbs_down: int
+    flagged: int
+
+
+class VersionRate(BaseModel):
+    version: str
+    thumbs_up: int
+    thumbs_down: int
+    rate: float | None
+
+
+class QualityFigures(BaseModel):
+    days: list[DayCounts]
+    versions: list[VersionRate] = Field(description="Thumbs-up rate per model version.")
+    flag_reasons: dict[str, int]
+
+
 @bp.get("/admin/quality")
 @role_required(Role.ADMIN)
-def quality() -> Response:
-    days = _int_arg("days", 14, 1, 365)
+@operation(
+    "Counts per day, thumbs-up rate per model version, flag reasons (admin)",
+    query=QualityQuery,
+    ok={200: Reply("Figures", QualityFigures)},
+    errors=ADMIN_ERRORS,
+)
+def quality(query: QualityQuery) -> Response:
     with services().db.session() as s:
-        figures = quality_figures.quality(s, days)
+        figures = quality_figures.quality(s, query.days)
     return jsonify(
         days=to_json(figures.days),
         versions=[
@@ -246,8 +382,46 @@ def quality() -> Response:
     )
 
 
+RoleName = Literal["user", "reviewer", "admin"]
+
+
+class Account(BaseModel):
+    id: int
+    email: str
+    role: RoleName
+    is_active: bool
+    created_at: Timestamp | None = None
+    conversations: int = 0
+
+
+class AccountList(BaseModel):
+    users: list[Account] = Field(description="By email.")
+
+
+class AccountChange(Body):
+    role: RoleName | None = None
+    active: bool | None = Field(None, description="false: the account cannot sign in.")
+
+
+class RemovedAccount(BaseModel):
+    """What went with the account; its content is gone."""
+
+    user_id: int
+    conversations: int
+    messages: int
+    feedback: int
+    review_items: int
+    api_tokens: int
+    cached_answers: int
+
+
 @bp.get("/admin/users")
 @role_required(Role.ADMIN)
+@operation(
+    "Accounts with their roles (admin)",
+    ok={200: Reply("By email", AccountList)},
+    errors=(401, 403),
+)
 def users() -> Response:
     with services().db.session() as s:
         return jsonify(users=to_json(roles.list_accounts(s)))
@@ -255,252 +429,57 @@ def users() -> Response:
 
 @bp.patch("/admin/users/<int:user_id>")
 @role_required(Role.ADMIN)
-def update_user(user_id: int) -> Response:
-    body = json_body()
-    role, active = body.get("role"), body.get("active")
-    if role is not None and not isinstance(role, str):
-        raise InvalidInput("'role' must be a string.")
-    if active is not None and not isinstance(active, bool):
-        raise InvalidInput("'active' must be true or false.")
+@operation(
+    "Change an account's role or whether it may sign in (admin)",
+    body=AccountChange,
+    ok={200: Reply("Changed", Account)},
+    errors=(400, 401, 403, 404, 409, 415),
+)
+def update_user(user_id: int, body: AccountChange) -> Response:
     with services().db.session() as s:
-        account = roles.update_account(s, current_user_id(), user_id, role, active)
+        account = roles.update_account(s, current_user_id(), user_id, body.role, body.active)
     return jsonify(to_json(account))
 
 
 @bp.delete("/admin/users/<int:user_id>")
 @role_required(Role.ADMIN)
+@operation(
+    "Remove an account with its conversations, feedback, tokens and cached answers (admin); "
+    "the last active admin stays",
+    ok={200: Reply("Removed", RemovedAccount)},
+    errors=(401, 403, 404, 409),
+)
 def delete_user(user_id: int) -> Response:
     removed = remove_account(services().db, user_id, current_user_id(), services().answer_cache)
     return jsonify(to_json(removed))
 
 
+class AuditRow(BaseModel):
+    id: int
+    created_at: Timestamp | None
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditRow]
+    actions: list[str]
+    page: int
+    pages: int
+    total: int
+
+
 @bp.get("/admin/audit")
 @role_required(Role.ADMIN)
-def audit_log() -> Response:
+@operation(
+    "The audit log, newest first (admin)",
+    query=AuditQuery,
+    ok={200: Reply("One page", AuditPage)},
+    errors=ADMIN_ERRORS,
+)
+def audit_log(query: AuditQuery) -> Response:
     with services().db.session() as s:
-        page = audit.audit_log(s, _query_text("action", 100), _page())
+        page = audit.audit_log(s, _text(query.action), query.page)
     return jsonify(to_json(page))
-
-
-_PAGE = {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}
-_ID = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-_OBJECT = {"type": "object"}
-
-OPENAPI_SCHEMAS: dict[str, Any] = {
-    "JobDetail": {
-        "allOf": [ref("Job")],
-        "properties": {"result": {"type": "object", "description": "What the job produced."}},
-    },
-    "Account": {
-        "type": "object",
-        "required": ["id", "email", "role", "is_active"],
-        "properties": {
-            "id": {"type": "integer"},
-            "email": {"type": "string"},
-            "role": {"type": "string", "enum": [r.value for r in Role]},
-            "is_active": {"type": "boolean"},
-            "created_at": {"type": ["string", "null"], "format": "date-time"},
-            "conversations": {"type": "integer"},
-        },
-    },
-    "RemovedAccount": {
-        "type": "object",
-        "description": "What went with the account; its content is gone.",
-        "required": ["user_id", "conversations", "messages", "feedback"],
-        "properties": {
-            name: {"type": "integer"}
-            for name in (
-                "user_id",
-                "conversations",
-                "messages",
-                "feedback",
-                "review_items",
-                "api_tokens",
-                "cached_answers",
-            )
-        },
-    },
-    "AccountChange": {
-        "type": "object",
-        "properties": {
-            "role": {"type": "string", "enum": [r.value for r in Role]},
-            "active": {"type": "boolean", "description": "false: the account cannot sign in."},
-        },
-    },
-}
-
-OPENAPI_PATHS: dict[str, Any] = {
-    "/api/jobs/{job_id}": {
-        "get": {
-            "summary": "One background job with its progress and result (admin)",
-            "parameters": [
-                {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-            ],
-            "responses": {"200": json_response(ref("JobDetail"), "Found"), **errors(401, 403, 404)},
-        }
-    },
-    "/api/admin/documents": {
-        "get": {
-            "summary": "Documents of the corpus, by title (admin)",
-            "parameters": [
-                {"name": "collection", "in": "query", "schema": {"type": "string"}},
-                {
-                    "name": "q",
-                    "in": "query",
-                    "schema": {"type": "string", "maxLength": 200},
-                    "description": "Title or id contains",
-                },
-                _PAGE,
-            ],
-            "responses": {"200": json_response(_OBJECT, "One page"), **errors(400, 401, 403)},
-        },
-        "post": {
-            "summary": "Upload corpus files into a collection and index them as a job (admin)",
-            "description": "Each file gives its `filename` (.jsonl, .txt, .md, .html, .pdf) and "
-            f"either `text` or `base64` (for a PDF). Up to {MAX_API_UPLOAD_FILES} files, "
-            f"{uploads.MAX_UPLOAD_BYTES // 2**20} MiB each, a body of "
-            f"{uploads.MAX_UPLOAD_REQUEST // 2**20} MiB in all; all are stored or none; a "
-            "same-named upload is replaced.",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["collection", "files"],
-                            "properties": {
-                                "collection": {"type": "string"},
-                                "files": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "maxItems": MAX_API_UPLOAD_FILES,
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["filename"],
-                                        "properties": {
-                                            "filename": {"type": "string"},
-                                            "text": {"type": "string"},
-                                            "base64": {"type": "string"},
-                                        },
-                                    },
-                                },
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "202": json_response(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "job_id": {"type": "integer"},
-                            "files": {"type": "array", "items": {"type": "string"}},
-                        },
-                    },
-                    "Stored and queued; follow the job at /api/jobs/{job_id}",
-                ),
-                **errors(400, 401, 403, 413, 415),
-            },
-        },
-    },
-    "/api/admin/documents/{doc_id}": {
-        "get": {
-            "summary": "One document and its chunks in the index in service (admin)",
-            "parameters": [
-                {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {"200": json_response(_OBJECT, "Found"), **errors(401, 403, 404)},
-        }
-    },
-    "/api/admin/reindex": {
-        "post": {
-            "summary": "Re-index a collection's uploaded files as a background job (admin)",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["collection"],
-                            "properties": {"collection": {"type": "string"}},
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "202": json_response(
-                    {"type": "object", "properties": {"job_id": {"type": "integer"}}},
-                    "Queued; follow it at /api/jobs/{job_id}",
-                ),
-                **errors(400, 401, 403, 415),
-            },
-        }
-    },
-    "/api/admin/quality": {
-        "get": {
-            "summary": "Counts per day, thumbs-up rate per model version, flag reasons (admin)",
-            "parameters": [
-                {
-                    "name": "days",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 365},
-                }
-            ],
-            "responses": {"200": json_response(_OBJECT, "Figures"), **errors(400, 401, 403)},
-        }
-    },
-    "/api/admin/users": {
-        "get": {
-            "summary": "Accounts with their roles (admin)",
-            "responses": {
-                "200": json_response(
-                    {
-                        "type": "object",
-                        "properties": {"users": {"type": "array", "items": ref("Account")}},
-                    },
-                    "By email",
-                ),
-                **errors(401, 403),
-            },
-        }
-    },
-    "/api/admin/users/{user_id}": {
-        "patch": {
-            "summary": "Change an account's role or whether it may sign in (admin)",
-            "parameters": [_ID],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": ref("AccountChange")}},
-            },
-            "responses": {
-                "200": json_response(ref("Account"), "Changed"),
-                **errors(400, 401, 403, 404, 409, 415),
-            },
-        },
-        "delete": {
-            "summary": "Remove an account with its conversations, feedback, tokens and cached "
-            "answers (admin); the last active admin stays",
-            "parameters": [_ID],
-            "responses": {
-                "200": json_response(ref("RemovedAccount"), "Removed"),
-                **errors(401, 403, 404, 409),
-            },
-        },
-    },
-    "/api/admin/audit": {
-        "get": {
-            "summary": "The audit log, newest first (admin)",
-            "parameters": [
-                {
-                    "name": "action",
-                    "in": "query",
-                    "schema": {"type": "string", "maxLength": 100},
-                    "description": "An exact action, or a prefix ending in a dot (`review.`)",
-                },
-                _PAGE,
-            ],
-            "responses": {"200": json_response(_OBJECT, "One page"), **errors(400, 401, 403)},
-        }
-    },
-}

@@ -50,47 +50,6 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def _int(body: dict[str, Any], key: str, required: bool = False) -> int | None:
-    value = body.get(key)
-    if value is None and not required:
-        return None
-    # bool is an int in Python; true/false is not an id.
-    if not isinstance(value, int) or isinstance(value, bool) or not -MAX_ID <= value <= MAX_ID:
-        raise InvalidInput(f"'{key}' must be an integer.")
-    return value
-
-
-def _str(body: dict[str, Any], key: str, required: bool = False) -> str | None:
-    value = body.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"'{key}' must be a string.")
-    return value
-
-
-def ask_args(body: dict[str, Any]) -> dict[str, Any]:
-    """``{question, conversation_id?, collection?}``; an empty collection means all of them."""
-    return {
-        "question": _str(body, "question", required=True),
-        "conversation_id": _int(body, "conversation_id"),
-        "collection": _str(body, "collection") or None,
-    }
-
-
-def feedback_args(body: dict[str, Any]) -> dict[str, Any]:
-    """``{message_id, rating: 1|-1, correction?, reason?}``; blank texts count as absent."""
-    rating = _int(body, "rating", required=True)
-    if rating not in (1, -1):
-        raise InvalidInput("'rating' must be 1 or -1.")
-    return {
-        "message_id": _int(body, "message_id", required=True),
-        "rating": rating,
-        "correction": (_str(body, "correction") or "").strip() or None,
-        "reason": (_str(body, "reason") or "").strip() or None,
-    }
-
-
 def to_json(value: Any) -> Any:
     """Dataclass views as plain dicts (datetimes stay for the JSON provider)."""
     if is_dataclass(value) and not isinstance(value, type):

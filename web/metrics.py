@@ -6,29 +6,22 @@ web server; with several processes (or machines) scrape each, or sum them in Pro
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response
 
 from web.common import services
+from web.openapi import Reply, operation
 
 bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
+@operation(
+    "Serving metrics (Prometheus text format), per process",
+    description="TTFT (by cache hit/miss), tokens/s, queue wait, generated tokens, answer "
+    "cache lookups, answers by outcome and errors by code.",
+    ok={200: Reply("text/plain; version=0.0.4")},
+)
 def metrics() -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 
     return Response(services().metrics.render(), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
-
-
-OPENAPI_PATHS: dict[str, dict[str, Any]] = {
-    "/metrics": {
-        "get": {
-            "summary": "Serving metrics (Prometheus text format), per process",
-            "description": "TTFT (by cache hit/miss), tokens/s, queue wait, generated tokens, "
-            "answer cache lookups, answers by outcome and errors by code.",
-            "responses": {"200": {"description": "text/plain; version=0.0.4"}},
-        }
-    }
-}

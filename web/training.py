@@ -37,24 +37,27 @@ from training.config import QUANTIZATIONS
 from training.datasets import EXPORT_FORMATS
 from training.train import loss_curve_svg
 from web.auth import current_user_id, role_required
-from web.common import MAX_ID, job_json, json_body, send_task, services, to_json
+from web.common import job_json, send_task, services, to_json
+from web.openapi import Reply, operation, validate
+from web.schemas import Empty, Job, Queued
+from web.training_schemas import (
+    DatasetList,
+    LossHistory,
+    RollbackRequest,
+    RunList,
+    RunRequest,
+    ScheduleChange,
+    ScheduleSaved,
+    ScheduleState,
+    Version,
+    VersionList,
+)
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("training", __name__)
 
-RUN_FIELDS: dict[str, type] = {
-    "method": str,
-    "epochs": int,
-    "learning_rate": float,
-    "r": int,
-    "alpha": int,
-    "dropout": float,
-    "batch_size": int,
-    "max_seq_len": int,
-    "max_steps": int,
-    "seed": int,
-}
+
 EXPORT_MIMETYPES = {
     "alpaca": "application/json",
     "sharegpt": "application/jsonl",
@@ -67,48 +70,21 @@ def start_dataset_job(actor_id: int) -> int:
     return jobs.enqueue(services().db, send_task(), JobKind.DATASET, {}, actor_id)
 
 
-def run_params(values: dict[str, Any]) -> dict[str, Any]:
-    """Validated training-job params from a form or a JSON body (strings or JSON types)."""
-    unknown = set(values) - set(RUN_FIELDS) - {"dataset_id", "quantization", "csrf_token"}
-    if unknown:
-        raise InvalidInput(f"unknown training settings: {', '.join(sorted(unknown))}")
-    config: dict[str, Any] = {}
-    for key, kind in RUN_FIELDS.items():
-        value = values.get(key)
-        if value is None or value == "":
-            continue
-        try:
-            config[key] = kind(value) if not isinstance(value, bool) else _bad(key)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"'{key}' must be a {kind.__name__}") from None
+def run_params(run: RunRequest) -> dict[str, Any]:
+    """The training job's params: the config overrides, the dataset and the quantization."""
+    config = run.model_dump(exclude_none=True, exclude={"dataset_id", "quantization"})
     runs.training_config(services(), config)  # raises InvalidInput when out of bounds
-    if config.get("method") == "prefix":
-        raise InvalidInput("prefix tuning cannot be exported to GGUF; choose lora or full")
     params: dict[str, Any] = {"config": config}
-    dataset_id = values.get("dataset_id")
-    if dataset_id not in (None, ""):
-        try:
-            number = int(dataset_id)
-        except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
-            raise InvalidInput("'dataset_id' must be an integer") from None
-        if not -MAX_ID <= number <= MAX_ID:  # past the database's integers (SQLite raises)
-            raise InvalidInput("'dataset_id' must be an integer") from None
-        params["dataset_id"] = datasets.get_dataset(services().db, number).id
+    if run.dataset_id is not None:
+        params["dataset_id"] = datasets.get_dataset(services().db, run.dataset_id).id
     elif datasets.latest_dataset(services().db) is None:
         raise InvalidInput("no dataset yet: build one from reviewed feedback first")
-    quantization = values.get("quantization") or services().settings.learning.quantization
-    if quantization not in QUANTIZATIONS:
-        raise InvalidInput(f"'quantization' must be one of {', '.join(QUANTIZATIONS)}")
-    params["quantization"] = quantization
+    params["quantization"] = run.quantization or services().settings.learning.quantization
     return params
 
 
-def _bad(key: str) -> Any:
-    raise ValueError(key)
-
-
-def start_training_job(values: dict[str, Any], actor_id: int) -> int:
-    params = run_params(values)
+def start_training_job(run: RunRequest, actor_id: int) -> int:
+    params = run_params(run)
     return jobs.enqueue(services().db, send_task(), JobKind.TRAINING, params, actor_id)
 
 
@@ -222,9 +198,10 @@ def form_build_dataset() -> BaseResponse:
 @bp.post("/admin/training/runs")
 @role_required(Role.ADMIN)
 def form_start_run() -> BaseResponse:
-    values = request.form.to_dict()
+    values = {k: v for k, v in request.form.items() if v != "" and k != "csrf_token"}
     return _form_action(
-        lambda: start_training_job(values, current_user_id()), "Training job {result} queued."
+        lambda: start_training_job(validate(RunRequest, values, strict=False), current_user_id()),
+        "Training job {result} queued.",
     )
 
 
@@ -321,33 +298,69 @@ def loss_svg(job_id: int) -> Response:
 
 
 # ---- JSON ------------------------------------------------------------------------------------
+ADMIN = {401: "Not signed in", 403: "Not an admin"}
+WRITE = {"csrf": True, "tags": ("training",), "description": "Admins only."}
+READ = {"tags": ("training",), "description": "Admins only."}
+
+
 @bp.get("/api/training/datasets")
 @role_required(Role.ADMIN)
+@operation(
+    "Dataset versions with sizes, hashes and export links",
+    ok={200: Reply("Datasets", DatasetList)},
+    errors=ADMIN,
+    **READ,
+)
 def api_datasets() -> Response:
     return jsonify(datasets=[dataset_json(d) for d in datasets.list_datasets(services().db)])
 
 
 @bp.post("/api/training/datasets")
 @role_required(Role.ADMIN)
-def api_build_dataset() -> tuple[Response, int]:
-    json_body()
+@operation(
+    "Queue a dataset job (reviewed feedback -> the next version)",
+    body=Empty,
+    ok={202: Reply("Queued", Queued)},
+    errors={400: "Not JSON, or no CSRF token", **ADMIN},
+    **WRITE,
+)
+def api_build_dataset(body: Empty) -> tuple[Response, int]:
     return jsonify(job_id=start_dataset_job(current_user_id())), 202
 
 
 @bp.get("/api/training/runs")
 @role_required(Role.ADMIN)
+@operation(
+    "Recent dataset and training jobs with progress",
+    ok={200: Reply("Jobs", RunList)},
+    errors=ADMIN,
+    **READ,
+)
 def api_runs() -> Response:
     return jsonify(runs=[job_json(j) for j in training_runs()])
 
 
 @bp.post("/api/training/runs")
 @role_required(Role.ADMIN)
-def api_start_run() -> tuple[Response, int]:
-    return jsonify(job_id=start_training_job(json_body(), current_user_id())), 202
+@operation(
+    "Queue a training run (train, export, gate, promote or reject)",
+    body=RunRequest,
+    ok={202: Reply("Queued", Queued)},
+    errors={400: "Invalid settings", **ADMIN, 404: "No such dataset"},
+    **WRITE,
+)
+def api_start_run(body: RunRequest) -> tuple[Response, int]:
+    return jsonify(job_id=start_training_job(body, current_user_id())), 202
 
 
 @bp.get("/api/training/runs/<int:job_id>")
 @role_required(Role.ADMIN)
+@operation(
+    "One job: state, progress (step, loss, ETA), result and comparison",
+    ok={200: Reply("The job", Job)},
+    errors={**ADMIN, 404: "No such job"},
+    **READ,
+)
 def api_run(job_id: int) -> Response:
     job = jobs.get_job(services().db, job_id)
     if job.kind not in (JobKind.TRAINING, JobKind.DATASET):
@@ -357,35 +370,62 @@ def api_run(job_id: int) -> Response:
 
 @bp.get("/api/training/runs/<int:job_id>/loss")
 @role_required(Role.ADMIN)
+@operation(
+    "The run's loss curve (train and validation loss per step)",
+    ok={200: Reply("The curve", LossHistory)},
+    errors={**ADMIN, 404: "No curve yet"},
+    **READ,
+)
 def api_loss(job_id: int) -> Response:
     return jsonify(history=json.loads(_loss_curve_path(job_id, "json").read_text()))
 
 
 @bp.get("/api/training/models")
 @role_required(Role.ADMIN)
+@operation(
+    "Model versions with state and the stored comparison",
+    ok={200: Reply("Versions", VersionList)},
+    errors=ADMIN,
+    **READ,
+)
 def api_models() -> Response:
     return jsonify(models=[version_json(v) for v in registry.list_versions(services().db)])
 
 
 @bp.post("/api/training/models/<int:version_id>/promote")
 @role_required(Role.ADMIN)
-def api_promote(version_id: int) -> Response:
-    json_body()
+@operation(
+    "Serve this version (not a rejected one)",
+    body=Empty,
+    ok={200: Reply("The version", Version)},
+    errors={400: "Not JSON", **ADMIN, 404: "No such version", 409: "Rejected or file missing"},
+    **WRITE,
+)
+def api_promote(version_id: int, body: Empty) -> Response:
     return jsonify(version_json(runs.promote(services(), version_id, current_user_id())))
 
 
 @bp.post("/api/training/rollback")
 @role_required(Role.ADMIN)
-def api_rollback() -> Response:
-    body = json_body()
-    target = body.get("version_id")
-    if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
-        raise InvalidInput("'version_id' must be an integer")
-    return jsonify(version_json(runs.rollback(services(), current_user_id(), target)))
+@operation(
+    "Serve the previous version, or `version_id`",
+    body=RollbackRequest,
+    ok={200: Reply("The version now serving", Version)},
+    errors={400: "Invalid input", **ADMIN, 404: "No such version", 409: "Nothing to roll back to"},
+    **WRITE,
+)
+def api_rollback(body: RollbackRequest) -> Response:
+    return jsonify(version_json(runs.rollback(services(), current_user_id(), body.version_id)))
 
 
 @bp.get("/api/training/schedule")
 @role_required(Role.ADMIN)
+@operation(
+    "The retraining schedule and the count of new reviewed answers",
+    ok={200: Reply("Schedule", ScheduleState)},
+    errors=ADMIN,
+    **READ,
+)
 def api_schedule() -> Response:
     db = services().db
     return jsonify(
@@ -395,141 +435,14 @@ def api_schedule() -> Response:
 
 @bp.put("/api/training/schedule")
 @role_required(Role.ADMIN)
-def api_set_schedule() -> Response:
-    schedule = learning_schedule.set_schedule(services().db, json_body(), current_user_id())
+@operation(
+    "Change the schedule (beat follows it without a restart)",
+    body=ScheduleChange,
+    ok={200: Reply("The schedule", ScheduleSaved)},
+    errors={400: "Invalid values", **ADMIN},
+    **WRITE,
+)
+def api_set_schedule(body: ScheduleChange) -> Response:
+    values = body.model_dump(exclude_none=True)
+    schedule = learning_schedule.set_schedule(services().db, values, current_user_id())
     return jsonify(schedule=schedule)
-
-
-# ---- OpenAPI (merged into /openapi.json by web/openapi.py) -----------------------------------
-def _op(
-    summary: str,
-    responses: dict[str, str],
-    body: dict[str, Any] | None = None,
-    params: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "tags": ["training"],
-        "summary": summary,
-        "description": "Admins only. Writes need the `X-CSRFToken` header of the session.",
-        "responses": {
-            code: {
-                "description": text,
-                "content": {
-                    "application/json": {
-                        "schema": {"type": "object"}
-                        if code < "400"
-                        else {"$ref": "#/components/schemas/Error"}
-                    }
-                },
-            }
-            for code, text in responses.items()
-        },
-    }
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    if params:
-        op["parameters"] = params
-    return op
-
-
-_ID = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
-_VID = [{"name": "version_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
-_ERR = {"401": "Not signed in", "403": "Not an admin"}
-_RUN_BODY = {
-    "type": "object",
-    "properties": {
-        "dataset_id": {"type": "integer", "description": "Default: the newest dataset."},
-        "method": {"enum": ["lora", "full"]},
-        "epochs": {"type": "integer", "minimum": 1, "maximum": 100},
-        "learning_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.1},
-        "r": {"type": "integer", "minimum": 1, "maximum": 256},
-        "alpha": {"type": "integer", "minimum": 1, "maximum": 1024},
-        "dropout": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
-        "batch_size": {"type": "integer", "minimum": 1, "maximum": 256},
-        "max_seq_len": {"type": "integer", "minimum": 32, "maximum": 8192},
-        "max_steps": {"type": "integer", "minimum": 0},
-        "seed": {"type": "integer"},
-        "quantization": {"enum": list(QUANTIZATIONS)},
-    },
-    "additionalProperties": False,
-}
-_SCHEDULE = {
-    "type": "object",
-    "properties": {
-        "enabled": {"type": "boolean"},
-        "interval_minutes": {"type": "integer", "minimum": 1, "maximum": 10080},
-        "min_new_examples": {"type": "integer", "minimum": 1},
-    },
-    "additionalProperties": False,
-}
-
-OPENAPI_PATHS: dict[str, dict[str, Any]] = {
-    "/api/training/datasets": {
-        "get": _op(
-            "Dataset versions with sizes, hashes and export links", {"200": "Datasets", **_ERR}
-        ),
-        "post": _op(
-            "Queue a dataset job (reviewed feedback -> the next version)",
-            {"202": "`{job_id}`", "400": "Not JSON", **_ERR},
-            body={"type": "object"},
-        ),
-    },
-    "/api/training/runs": {
-        "get": _op("Recent dataset and training jobs with progress", {"200": "Jobs", **_ERR}),
-        "post": _op(
-            "Queue a training run (train, export, gate, promote or reject)",
-            {"202": "`{job_id}`", "400": "Invalid settings", **_ERR},
-            body=_RUN_BODY,
-        ),
-    },
-    "/api/training/runs/{job_id}": {
-        "get": _op(
-            "One job: state, progress (step, loss, ETA), result and comparison",
-            {"200": "The job", "404": "No such job", **_ERR},
-            params=_ID,
-        ),
-    },
-    "/api/training/runs/{job_id}/loss": {
-        "get": _op(
-            "The run's loss curve (train and validation loss per step)",
-            {"200": "`{history: [...]}`", "404": "No curve yet", **_ERR},
-            params=_ID,
-        ),
-    },
-    "/api/training/models": {
-        "get": _op(
-            "Model versions with state and the stored comparison", {"200": "Versions", **_ERR}
-        ),
-    },
-    "/api/training/models/{version_id}/promote": {
-        "post": _op(
-            "Serve this version (not a rejected one)",
-            {
-                "200": "The version",
-                "404": "No such version",
-                "409": "Rejected or file missing",
-                **_ERR,
-            },
-            body={"type": "object"},
-            params=_VID,
-        ),
-    },
-    "/api/training/rollback": {
-        "post": _op(
-            "Serve the previous version, or `version_id`",
-            {"200": "The version now serving", "409": "Nothing to roll back to", **_ERR},
-            body={"type": "object", "properties": {"version_id": {"type": "integer"}}},
-        ),
-    },
-    "/api/training/schedule": {
-        "get": _op(
-            "The retraining schedule and the count of new reviewed answers",
-            {"200": "Schedule", **_ERR},
-        ),
-        "put": _op(
-            "Change the schedule (beat follows it without a restart)",
-            {"200": "The schedule", "400": "Invalid values", **_ERR},
-            body=_SCHEDULE,
-        ),
-    },
-}

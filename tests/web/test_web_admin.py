@@ -179,7 +179,7 @@ def test_the_json_api_uploads_text_and_pdf_files(client_for, db, settings) -> No
         job = s.get(Job, response.get_json()["job_id"])
         assert job.kind == "ingest" and job.params["collection"] == "legal"
     for body, message in (
-        ({"collection": "legal", "files": []}, "'files' must be a list"),
+        ({"collection": "legal", "files": []}, "'files': List should have at least 1 item"),
         ({"collection": "legal", "files": [{"filename": "a.md"}]}, "exactly one of"),
         ({"collection": "legal", "files": [{"filename": "a.pdf", "base64": "@@"}]}, "base64"),
         ({"collection": "legal", "files": [{"filename": "a.exe", "text": "x"}]}, "types"),

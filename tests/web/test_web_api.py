@@ -70,36 +70,59 @@ def test_openapi_references_resolve_and_errors_share_one_schema(app: Flask) -> N
     assert "text/event-stream" in doc["paths"]["/chat/ask"]["post"]["responses"]["200"]["content"]
 
 
-def test_openapi_merges_the_paths_a_blueprint_module_documents(app: Flask) -> None:
-    """Serving and the learning loop document their endpoints without editing openapi.py."""
-    import sys
-    import types
-
+def test_openapi_documents_a_new_blueprint_from_its_models(app: Flask) -> None:
+    """A blueprint documents its endpoints with ``@operation`` alone: no edit to openapi.py,
+    and the model that documents the body validates it."""
     from flask import Blueprint
+    from pydantic import BaseModel, Field
 
-    from web.openapi import collect, errors, json_response
+    from web.openapi import Reply, collect, operation
 
-    module = types.ModuleType("tests_web_fake_blueprint")
-    module.OPENAPI_PATHS = {  # type: ignore[attr-defined]
-        "/v9/things": {
-            "get": {
-                "summary": "Things",
-                "responses": {
-                    "200": json_response({"$ref": "#/components/schemas/Thing"}, "ok"),
-                    **errors(401),
-                },
-            }
-        },
-        "/api/health": {"post": {"summary": "added beside the existing get", "responses": {}}},
+    class ThingRequest(BaseModel):
+        name: str = Field(min_length=1, max_length=10)
+
+    class Thing(BaseModel):
+        id: int
+
+    things = Blueprint("fake_things", __name__, url_prefix="/v9")
+
+    @things.post("/things")
+    @operation("Add a thing", body=ThingRequest, ok={201: Reply("Added", Thing)}, errors=(400,))
+    def add_thing(body: ThingRequest) -> tuple[dict[str, int], int]:
+        return {"id": len(body.name)}, 201
+
+    @things.get("/things/<int:thing_id>")
+    @operation("One thing", ok={200: Reply("Found", Thing)}, errors=(404,))
+    def get_thing(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    app.register_blueprint(things)
+    doc = collect(app)
+    added = doc["paths"]["/v9/things"]["post"]
+    assert added["summary"] == "Add a thing"
+    assert added["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ThingRequest"
     }
-    module.OPENAPI_SCHEMAS = {"Thing": {"type": "object"}}  # type: ignore[attr-defined]
-    sys.modules[module.__name__] = module
-    try:
-        app.register_blueprint(Blueprint("fake_things", module.__name__))
-        doc = collect(app)
-    finally:
-        del sys.modules[module.__name__]
-    assert doc["paths"]["/v9/things"]["get"]["summary"] == "Things"
-    assert set(doc["paths"]["/api/health"]) == {"get", "post"}
-    assert doc["components"]["schemas"]["Thing"] == {"type": "object"}
+    assert doc["components"]["schemas"]["ThingRequest"]["properties"]["name"]["maxLength"] == 10
+    assert doc["components"]["schemas"]["Thing"]["required"] == ["id"]
+    (param,) = doc["paths"]["/v9/things/{thing_id}"]["get"]["parameters"]
+    assert param["in"] == "path" and param["schema"]["type"] == "integer"
     assert "/api/review" in doc["paths"] and "/api/admin/users/{user_id}" in doc["paths"]
+
+    client = app.test_client()
+    assert client.post("/v9/things", json={"name": "box"}).get_json() == {"id": 3}
+    refused = client.post("/v9/things", json={"name": "x" * 11})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_input"
+    assert "'name'" in refused.get_json()["message"]
+
+
+def test_openapi_bounds_come_from_the_settings(app: Flask) -> None:
+    doc = app.test_client().get("/openapi.json").get_json()
+    settings = app.extensions["assistant"].settings
+    schemas = doc["components"]["schemas"]
+    assert schemas["Question"]["maxLength"] == settings.safety.max_question_chars
+    assert schemas["Collection"]["enum"] == [*settings.collections, "", None]
+    ask = schemas["AskRequest"]["properties"]
+    assert ask["question"] == {"$ref": "#/components/schemas/Question"}
+    assert ask["collection"]["$ref"] == "#/components/schemas/Collection"

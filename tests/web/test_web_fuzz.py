@@ -1,5 +1,7 @@
 """Schemathesis against /openapi.json of a live app (werkzeug on a loopback port), signed in
-as an admin: zero 5xx, and every 4xx is a JSON ``{"error", "message"}``. Hostile inputs
+as an admin: zero 5xx, every 4xx is a JSON ``{"error", "message"}``, and every answer
+conforms to the model the document gives for it (the models that validate the bodies
+describe the answers too: web/openapi.py). Hostile inputs
 (huge bodies, bad JSON, markup, unicode, wrong types) on every JSON endpoint get 4xx JSON.
 
 The app has a real database but no index and no loaded models. The two ask endpoints are left
@@ -59,6 +61,16 @@ def _check(response: Any) -> None:
         assert isinstance(body["error"], str) and isinstance(body["message"], str)
 
 
+def conforms(case: Any, response: Any) -> None:
+    """A JSON answer matches the model documented for its status (an event stream is checked
+    event by event: tests/web/test_web_fuzz_stream.py)."""
+    from schemathesis.specs.openapi.checks import response_schema_conformance
+
+    if not response.headers.get("Content-Type", "").startswith("application/json"):
+        return
+    case.validate_response(response, checks=[response_schema_conformance])
+
+
 def test_schemathesis_finds_no_server_error(live) -> None:  # type: ignore[no-untyped-def]
     import schemathesis
     from schemathesis import GenerationMode
@@ -82,7 +94,9 @@ def test_schemathesis_finds_no_server_error(live) -> None:  # type: ignore[no-un
             )
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case: Any) -> None:
-                _check(case.call(base_url=url, session=session, timeout=30))
+                response = case.call(base_url=url, session=session, timeout=30)
+                _check(response)
+                conforms(case, response)
 
             try:
                 run()

@@ -7,7 +7,8 @@ hidden in a 200, and fails here like one.
 The operations: ``POST /chat/ask`` (server-sent events), ``POST /v1/chat/completions``
 (events with ``stream: true``, else JSON; bearer API token) and ``POST /api/ask`` (the same
 answer as one JSON object). Each gets the examples its schema gives (real questions: they
-reach the model), then generated cases in positive and negative modes.
+reach the model), then generated cases in positive and negative modes; every JSON answer
+and error conforms to the model /openapi.json gives for it.
 tests/web/test_web_fuzz.py fuzzes every other operation on an app without index or model.
 """
 
@@ -32,7 +33,7 @@ from assistant.services import Services
 from tests.conftest import make_settings
 from tests.web.conftest import provisioned_app
 from tests.web.test_web_end_to_end import csrf_token
-from tests.web.test_web_fuzz import _check
+from tests.web.test_web_fuzz import _check, conforms
 from tests.web.test_web_stream import parse_sse
 
 pytestmark = pytest.mark.slow
@@ -172,6 +173,7 @@ def check_openai_stream(body: str) -> dict[str, Any] | None:
 
 def check(live: Live, path: str, case: Any, response: Any) -> None:
     _check(response)  # < 500; a 4xx is a JSON error in the endpoint's shape
+    conforms(case, response)  # a JSON answer or error matches the model documented for it
     live.statuses[(path, response.status_code)] += 1
     if response.status_code != 200:
         return
