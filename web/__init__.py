@@ -61,6 +61,28 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # Ids in paths fit the database's 64-bit integers; a longer number is a 404, not a 500.
     app.url_map.converters["int"] = BoundedInt
     app.json = JSONProvider(app)
+    _configure(app, settings)
+    app.extensions["assistant"] = services
+    # The web sends its jobs (ingest, datasets, training) through this Celery app.
+    app.extensions["celery"] = make_celery(services)
+
+    # Before CSRFProtect's own hook, which reads the form: uploads may exceed the 1 MiB cap.
+    app.before_request(_upload_limit)
+    csrf = CSRFProtect(app)
+    limits.init_app(app, settings.web)
+    auth.init_app(app)
+    errors.init_app(app)
+    _register_blueprints(app, csrf)
+    limits.apply(app, settings.web)
+
+    app.after_request(_security_headers)
+    # A guard's own reply (emergency, refusal, scope) is flagged for review but has no sources.
+    app.jinja_env.tests["guard_flag"] = is_guard_flag
+    return app
+
+
+def _configure(app: Flask, settings: Settings) -> None:
+    """Cookies, body size and CSRF settings; the proxy headers trusted, if any."""
     app.config.from_mapping(
         SECRET_KEY=settings.web.secret_key or _stored_secret_key(settings.data_dir),
         SESSION_COOKIE_HTTPONLY=True,
@@ -77,41 +99,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = settings.web.trusted_proxies
+        # Flask documents wrapping wsgi_app this way; mypy sees a method replaced.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
         app.session_interface = _SecureOverHttps()
-    app.extensions["assistant"] = services
-    # The web sends its jobs (ingest, datasets, training) through this Celery app.
-    app.extensions["celery"] = make_celery(services)
 
-    # Before CSRFProtect's own hook, which reads the form: uploads may exceed the 1 MiB cap.
-    app.before_request(_upload_limit)
-    csrf = CSRFProtect(app)
-    limits.init_app(app, settings.web)
 
-    auth.init_app(app)
-    errors.init_app(app)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(chat.bp)
-    app.register_blueprint(review.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(openapi.bp)
-    app.register_blueprint(training.bp)
+def _register_blueprints(app: Flask, csrf: CSRFProtect) -> None:
+    for module in (auth, chat, review, admin, api, openapi, training, openai_api, metrics):
+        app.register_blueprint(module.bp)
     # The JSON API is exempt from CSRF because it accepts only application/json bodies
     # (see web/api.py): a cross-site page cannot send those without a CORS preflight, which
     # this app never grants, and the session cookie is SameSite=Lax besides.
     csrf.exempt(api.bp)
     # Bearer-token API (no cookies): CSRF does not apply.
-    app.register_blueprint(openai_api.bp)
     csrf.exempt(openai_api.bp)
-    app.register_blueprint(metrics.bp)
-    limits.apply(app, settings.web)
-
-    app.after_request(_security_headers)
-    # A guard's own reply (emergency, refusal, scope) is flagged for review but has no sources.
-    app.jinja_env.tests["guard_flag"] = is_guard_flag
-
-    return app
 
 
 def _upload_limit() -> None:

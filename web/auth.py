@@ -135,12 +135,13 @@ def role_required(*roles: Role) -> Callable[[F], F]:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
+                # Flask-Login sets it
                 return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
             if roles and current_user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)
 
-        return wrapped  # type: ignore[return-value]
+        return wrapped  # type: ignore[return-value]  # same arguments as the view
 
     return decorate
 
@@ -218,6 +219,7 @@ class PasswordForm(FlaskForm):
 def password() -> Any:
     """Change one's own password; every other session of the account ends."""
     if not current_user.is_authenticated:
+        # Flask-Login sets it
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
     form = PasswordForm()
     if not form.validate_on_submit():
@@ -246,6 +248,7 @@ def delete_account() -> Any:
     """Remove one's own account with its conversations and feedback (asks for the password:
     a session left open on a shared computer must not be enough)."""
     if not current_user.is_authenticated:
+        # Flask-Login sets it
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
     form = DeleteAccountForm()
     if not form.validate_on_submit():

@@ -29,12 +29,12 @@ class BoundedInt(IntegerConverter):
 
 
 def services() -> Services:
-    return current_app.extensions["assistant"]  # type: ignore[no-any-return]
+    return current_app.extensions["assistant"]
 
 
 def send_task() -> SendTask:
     """How this app hands a job to the workers (its Celery app's send_task)."""
-    return current_app.extensions["celery"].send_task  # type: ignore[no-any-return]
+    return current_app.extensions["celery"].send_task
 
 
 def json_body() -> dict[str, Any]:

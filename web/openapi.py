@@ -289,6 +289,7 @@ def collect(app: Flask) -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def document() -> Response:
+    # The real app behind the proxy (werkzeug types current_app as the Flask class).
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     cached = app.extensions.get("openapi_document")
     if cached is None:  # blueprints are all registered before the first request

@@ -63,7 +63,7 @@ def warm_up(services: Services) -> None:
     threading.Thread(target=load, name="warm-up", daemon=True).start()
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
+class GunicornServer(BaseApplication):
     """gunicorn driven from Python with an app object, not an import string."""
 
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
