@@ -245,7 +245,15 @@ class Services:
     def chat(self) -> ChatService:
         from assistant.asking.chat import ChatService
 
-        return ChatService(self, self.conversation_pii)
+        return ChatService(
+            self.settings,
+            self.db,
+            self.conversation_pii,
+            guard=lambda: self.input_guard,
+            pipeline=lambda: self.pipeline,
+            loaded_llm=lambda: self.llm if self.loaded("llm") else None,
+            metrics=self.metrics,
+        )
 
     @lazy_part
     def history(self) -> ConversationHistory:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
+from typing import Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,17 +25,23 @@ MAX_PASSWORD_CHARS = 1024
 # A dot in the domain is not required: the default admin is admin@localhost.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-_dummy_hash: str | None = None
+# argon2id with the library's current recommended parameters (a stateless configuration).
+HASHER: Final = PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of nothing anyone knows, made once: verified against for unknown emails."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return HASHER.hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return HASHER.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -77,7 +85,6 @@ def authenticate(db: Database, email: str, password: str) -> User | None:
     An unknown email costs one hash verification too, so that timing does not tell which
     emails have accounts. A hash made with older parameters is upgraded on success.
     """
-    global _dummy_hash
     if not isinstance(email, str) or not isinstance(password, str):
         return None
     if len(password) > MAX_PASSWORD_CHARS:
@@ -85,13 +92,11 @@ def authenticate(db: Database, email: str, password: str) -> User | None:
     with db.session() as s:
         user = s.scalar(select(User).where(User.email == normalize_email(email)))
         if user is None or not user.is_active:
-            if _dummy_hash is None:
-                _dummy_hash = hash_password(secrets.token_urlsafe(16))
-            verify_password(_dummy_hash, password)
+            verify_password(_dummy_hash(), password)
             return None
         if not verify_password(user.password_hash, password):
             return None
-        if _hasher.check_needs_rehash(user.password_hash):
+        if HASHER.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
             logger.info("Upgraded the password hash of user %d", user.id)
         return user

@@ -4,7 +4,7 @@ flagged for review where the rules say so."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,8 +28,12 @@ from safety.pii import PIISpan
 
 if TYPE_CHECKING:
     from assistant.asking.answer import Answer
-    from assistant.services import Services
+    from assistant.asking.pipeline import AnswerPipeline
+    from assistant.infra.metrics import ServingMetrics
+    from assistant.llm.router import ServingLLM
     from assistant.settings import Settings
+    from assistant.storage.db import Database
+    from safety.guards import InputGuard
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +76,25 @@ class Turn:
 
 
 class ChatService:
-    """Stores turns and answers; the web views and the API call only this."""
+    """Stores turns and answers; the web views and the API call only this.
 
-    def __init__(self, services: Services, pii: ConversationScrubber) -> None:
-        self.services = services
-        self.pii = pii
+    The heavy parts (the input guard's models, the pipeline with its index and model) are
+    given as providers: they load on the first question that needs them, and a question the
+    guard answers never loads the model. ``loaded_llm`` gives the model only if it is loaded
+    (back-pressure is checked against a model that exists, never by loading one)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        pii: ConversationScrubber,
+        guard: Callable[[], InputGuard],
+        pipeline: Callable[[], AnswerPipeline],
+        loaded_llm: Callable[[], ServingLLM | None],
+        metrics: ServingMetrics,
+    ) -> None:
+        self.settings, self.db, self.pii, self.metrics = settings, db, pii, metrics
+        self._guard, self._pipeline, self._loaded_llm = guard, pipeline, loaded_llm
 
     # ---- asking ----------------------------------------------------------------------------
     def start_turn(
@@ -94,12 +112,13 @@ class ChatService:
         A new conversation is created when ``conversation_id`` is None. ``history``: the
         earlier turns as a client sent them (/v1); None reads them from the conversation.
         """
-        question, collection = validate_question(self.services.settings, question, collection)
-        guard = self.services.input_guard.check(question)
-        if guard.allowed and self.services.loaded("llm"):
+        question, collection = validate_question(self.settings, question, collection)
+        guard = self._guard().check(question)
+        llm = self._loaded_llm()
+        if guard.allowed and llm is not None:
             # Back-pressure before anything is stored or streamed: a 503 with Retry-After.
-            self.services.llm.check_capacity()
-        with self.services.db.session() as session:
+            llm.check_capacity()
+        with self.db.session() as session:
             if conversation_id is None:
                 conversation = models.Conversation(
                     user_id=user_id, collection=collection, pii_placeholders={}
@@ -121,9 +140,9 @@ class ChatService:
             session.flush()
             if not guard.allowed:
                 logger.info("message %s answered by the input guard: %s", message.id, guard.reason)
-            sees = self.services.settings.safety.model_sees
+            sees = self.settings.safety.model_sees
             if sees == "auto":
-                remote = self.services.settings.llm.backend == "remote"
+                remote = self.settings.llm.backend == "remote"
                 sees = "scrubbed" if remote else "original"
             return Turn(
                 user_id,
@@ -146,9 +165,9 @@ class ChatService:
         if turn.guard is not None:
             yield from self._guard_reply(turn, turn.guard)
             return
-        buffer = may_hold_after_generation(self.services.settings.safety.flag_rules.policy)
+        buffer = may_hold_after_generation(self.settings.safety.flag_rules.policy)
         try:
-            events = self.services.pipeline.stream(
+            events = self._pipeline().stream(
                 turn.question, turn.collection, history=turn.history, options=turn.options
             )
             for event in events:
@@ -171,7 +190,7 @@ class ChatService:
 
     def _store_answer(self, turn: Turn, answer: Answer) -> dict[str, Any]:
         citations = [c.to_dict() for c in answer.citations]
-        decision = decide(answer.flags, self.services.settings.safety.flag_rules.policy)
+        decision = decide(answer.flags, self.settings.safety.flag_rules.policy)
         message_id = self._store_reply(
             turn,
             answer.text,
@@ -210,10 +229,10 @@ class ChatService:
     def _guard_reply(self, turn: Turn, verdict: GuardVerdict) -> Iterator[StreamEvent]:
         """The input guard's message, stored and streamed like an answer; no model call."""
         flags = guard_flags(verdict)
-        self.services.metrics.guard_replies.labels(action=verdict.action).inc()
+        self.metrics.guard_replies.labels(action=verdict.action).inc()
         if verdict.action == "emergency":  # ids and rule names only: never the user's words
             logger.warning("crisis reply to message %s (%s)", turn.user_message_id, flags)
-        decision = decide(flags, self.services.settings.safety.flag_rules.policy)
+        decision = decide(flags, self.settings.safety.flag_rules.policy)
         # Nothing generated is shown, so there is nothing to hold back.
         decision = FlagDecision(decision.reasons, held=False)
         yield StreamEvent("sources", {"citations": []})
@@ -259,13 +278,13 @@ class ChatService:
         model_version_id: int | None = None,
         pii_spans: list[PIISpan] | None = None,
     ) -> int:
-        with self.services.db.session() as session:
+        with self.db.session() as session:
             conversation = session.get(models.Conversation, turn.conversation_id)
             # ``pii_spans``: the output guard's findings in this very text (no second pass).
             content = (
                 self.pii.scrub_in(conversation, text, pii_spans)
                 if conversation is not None
-                else self.services.scrubber.scrub(text, spans=pii_spans)
+                else self.pii.scrub(text, pii_spans)
             )
             message = models.Message(
                 conversation_id=turn.conversation_id,

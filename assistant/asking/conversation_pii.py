@@ -30,6 +30,10 @@ class ConversationScrubber:
             self._hash_key = load_key(self._hash_key_file, "PII digest", create=True)
         return PlaceholderMap(self._hash_key, dict(conversation.pii_placeholders or {}))
 
+    def scrub(self, text: str, spans: list[PIISpan] | None = None) -> str:
+        """``text`` scrubbed on its own (no conversation to number it with)."""
+        return self._scrubber().scrub(text, spans=spans)
+
     def scrub_in(
         self, conversation: models.Conversation, text: str, spans: list[PIISpan] | None = None
     ) -> str:

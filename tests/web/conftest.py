@@ -45,7 +45,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2id with low cost: the web tests sign in often; tests/assistant/accounts/test_users.py
     covers the production parameters."""
     monkeypatch.setattr(
-        users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
 
 
