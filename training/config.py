@@ -17,6 +17,17 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 Quantization = Literal["none", "f16", "q8_0", "q4_k_m"]
 QUANTIZATIONS: tuple[Quantization, ...] = get_args(Quantization)
 
+# Inclusive bounds of what a run may ask for. The config checks them below; the product's
+# settings (learning.*) and the training API (web/training_schemas.py) declare theirs from here.
+BOUNDS: dict[str, tuple[int, int]] = {
+    "r": (1, 256),
+    "alpha": (1, 1024),
+    "epochs": (1, 100),
+    "batch_size": (1, 256),
+    "max_seq_len": (32, 8192),
+}
+MAX_LEARNING_RATE = 0.1  # learning_rate lies in (0, MAX_LEARNING_RATE]
+
 
 class TrainingError(Exception):
     """A run that cannot start (no examples, every example too long, unknown model)."""
@@ -62,20 +73,23 @@ class TrainingConfig:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, not {self.method!r}")
         checks = [
-            (1 <= self.r <= 256, "r must be in [1, 256]"),
-            (1 <= self.alpha <= 1024, "alpha must be in [1, 1024]"),
+            self._within("r"),
+            self._within("alpha"),
             (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
             (bool(self.target_modules), "target_modules must not be empty"),
             (1 <= self.num_virtual_tokens <= 256, "num_virtual_tokens must be in [1, 256]"),
-            (0 < self.learning_rate <= 1e-1, "learning_rate must be in (0, 0.1]"),
+            (
+                0 < self.learning_rate <= MAX_LEARNING_RATE,
+                f"learning_rate must be in (0, {MAX_LEARNING_RATE}]",
+            ),
             (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
-            (1 <= self.epochs <= 100, "epochs must be in [1, 100]"),
+            self._within("epochs"),
             (self.max_steps >= 0, "max_steps must be >= 0"),
-            (1 <= self.batch_size <= 256, "batch_size must be in [1, 256]"),
+            self._within("batch_size"),
             (1 <= self.grad_accumulation <= 256, "grad_accumulation must be in [1, 256]"),
             (self.max_grad_norm > 0, "max_grad_norm must be > 0"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
-            (32 <= self.max_seq_len <= 8192, "max_seq_len must be in [32, 8192]"),
+            self._within("max_seq_len"),
             (self.early_stopping_patience >= 0, "early_stopping_patience must be >= 0"),
             (self.eval_every >= 0, "eval_every must be >= 0"),
             (1 <= self.torch_threads <= 256, "torch_threads must be in [1, 256]"),
@@ -89,6 +103,10 @@ class TrainingConfig:
                 raise ValueError(message)
         # Lists arrive from JSON (job params): keep the dataclass hashable and frozen.
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
+
+    def _within(self, name: str) -> tuple[bool, str]:
+        low, high = BOUNDS[name]
+        return low <= getattr(self, name) <= high, f"{name} must be in [{low}, {high}]"
 
     def to_json(self) -> dict[str, Any]:
         record = asdict(self)

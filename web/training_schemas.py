@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.config import Quantization
+from assistant.learning.schedule import SCHEDULE_BOUNDS
+from training.config import BOUNDS, MAX_LEARNING_RATE, Quantization
 from web.schemas import Body, Id, Job, Timestamp
 
 
@@ -19,13 +20,13 @@ class RunRequest(Body):
     dataset_id: Id | None = Field(None, description="Default: the newest dataset.")
     # prefix tuning cannot be exported to GGUF, so it is not offered here.
     method: Literal["lora", "full"] | None = None
-    epochs: int | None = Field(None, ge=1, le=100)
-    learning_rate: float | None = Field(None, gt=0, le=0.1)
-    r: int | None = Field(None, ge=1, le=256)
-    alpha: int | None = Field(None, ge=1, le=1024)
+    epochs: int | None = Field(None, ge=BOUNDS["epochs"][0], le=BOUNDS["epochs"][1])
+    learning_rate: float | None = Field(None, gt=0, le=MAX_LEARNING_RATE)
+    r: int | None = Field(None, ge=BOUNDS["r"][0], le=BOUNDS["r"][1])
+    alpha: int | None = Field(None, ge=BOUNDS["alpha"][0], le=BOUNDS["alpha"][1])
     dropout: float | None = Field(None, ge=0, lt=1)
-    batch_size: int | None = Field(None, ge=1, le=256)
-    max_seq_len: int | None = Field(None, ge=32, le=8192)
+    batch_size: int | None = Field(None, ge=BOUNDS["batch_size"][0], le=BOUNDS["batch_size"][1])
+    max_seq_len: int | None = Field(None, ge=BOUNDS["max_seq_len"][0], le=BOUNDS["max_seq_len"][1])
     max_steps: int | None = Field(None, ge=0, le=10_000_000)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     quantization: Quantization | None = None
@@ -35,8 +36,16 @@ class ScheduleChange(Body):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool | None = None
-    interval_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
-    min_new_examples: int | None = Field(None, ge=1, le=1_000_000)
+    interval_minutes: int | None = Field(
+        None,
+        ge=SCHEDULE_BOUNDS["interval_minutes"][0],
+        le=SCHEDULE_BOUNDS["interval_minutes"][1],
+    )
+    min_new_examples: int | None = Field(
+        None,
+        ge=SCHEDULE_BOUNDS["min_new_examples"][0],
+        le=SCHEDULE_BOUNDS["min_new_examples"][1],
+    )
 
 
 class RollbackRequest(Body):

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.config import Quantization
+from training.config import BOUNDS, MAX_LEARNING_RATE, Quantization
 
 
 class LearningSettings(BaseModel):
@@ -34,7 +34,12 @@ class LearningSettings(BaseModel):
     method: Literal["lora", "prefix", "full"] = Field(
         default="lora", description="Default training method (prefix tuning is not exportable)."
     )
-    epochs: int = Field(default=2, ge=1, le=100, description="Default epochs per run.")
+    epochs: int = Field(
+        default=2,
+        ge=BOUNDS["epochs"][0],
+        le=BOUNDS["epochs"][1],
+        description="Default epochs per run.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="Where training runs; auto: a CUDA GPU when there is one."
     )
@@ -43,9 +48,21 @@ class LearningSettings(BaseModel):
         description="Train LoRA over a 4-bit NF4 base (bitsandbytes); auto: on a GPU with "
         "bitsandbytes installed (install the 'gpu' extra), never on the CPU.",
     )
-    learning_rate: float = Field(default=2e-4, gt=0, le=0.1, description="Default peak LR.")
-    max_seq_len: int = Field(default=512, ge=32, le=8192, description="Tokens per example.")
-    batch_size: int = Field(default=4, ge=1, le=256, description="Examples per step.")
+    learning_rate: float = Field(
+        default=2e-4, gt=0, le=MAX_LEARNING_RATE, description="Default peak LR."
+    )
+    max_seq_len: int = Field(
+        default=512,
+        ge=BOUNDS["max_seq_len"][0],
+        le=BOUNDS["max_seq_len"][1],
+        description="Tokens per example.",
+    )
+    batch_size: int = Field(
+        default=4,
+        ge=BOUNDS["batch_size"][0],
+        le=BOUNDS["batch_size"][1],
+        description="Examples per step.",
+    )
     quantization: Quantization = Field(
         default="q8_0", description="Quantization of the exported GGUF (none: float32)."
     )

@@ -30,6 +30,11 @@ SCHEDULE_KEY = "learning.schedule"
 LAST_CHECK_KEY = "learning.last_check"
 
 
+# Inclusive bounds of the schedule's numbers (the schedule API's schema declares them from here).
+SCHEDULE_BOUNDS: dict[str, tuple[int, int]] = {
+    "interval_minutes": (1, 7 * 24 * 60),
+    "min_new_examples": (1, 1_000_000),
+}
 DEFAULT_SCHEDULE: dict[str, Any] = {
     "enabled": False,
     "interval_minutes": 60,
@@ -53,10 +58,7 @@ def set_schedule(db: Database, values: dict[str, Any], actor_id: int | None) -> 
         if not isinstance(values["enabled"], bool):
             raise InvalidInput("'enabled' must be true or false")
         schedule["enabled"] = values["enabled"]
-    for key, low, high in (
-        ("interval_minutes", 1, 7 * 24 * 60),
-        ("min_new_examples", 1, 1_000_000),
-    ):
+    for key, (low, high) in SCHEDULE_BOUNDS.items():
         if key in values:
             value = values[key]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
