@@ -18,7 +18,9 @@ __all__ = ["main"]
 
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default from settings).")
-@click.option("--port", type=int, default=None, help="Port (default from settings).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port (default from settings)."
+)
 @click.option(
     "--worker/--no-worker",
     "with_worker",
