@@ -16,6 +16,7 @@ from assistant.settings import Settings
 from assistant.storage.db import Database
 
 if TYPE_CHECKING:
+    from assistant.artifacts.sharing import ArtifactFollower, ArtifactSharing
     from assistant.asking.cache import AnswerCache
     from assistant.asking.chat import ChatService
     from assistant.asking.conversation_pii import ConversationScrubber
@@ -104,6 +105,25 @@ class Services:
         types = AnswerTypes.load(retrieval.answer_types) if retrieval.answer_types else None
         return IndexStore(self.settings.index_dir, self.embedder, retrieval.search_params(), types)
 
+    @lazy_part
+    def artifacts(self) -> ArtifactSharing:
+        """Index versions and model files shared with the other hosts (when a store is set)."""
+        from assistant.artifacts.sharing import ArtifactSharing
+
+        return ArtifactSharing(self.settings, self.db)
+
+    def follow_artifacts(self) -> ArtifactFollower | None:
+        """Keep this host on the shared index and model: one round now (a new host starts
+        on the current versions), then a daemon thread every ``artifacts.poll_s``."""
+        from assistant.artifacts.sharing import ArtifactFollower
+
+        if not self.settings.artifacts.enabled:
+            return None
+        follower = ArtifactFollower(self.artifacts, self.index, self.settings.artifacts.poll_s)
+        follower.sync_once()
+        follower.start()
+        return follower
+
     def queue_limit(self) -> int:
         """Requests that may wait for the model. In the web server each holds one of its
         threads while it waits (and one more generates): past ``web.reserved_threads`` they
@@ -123,6 +143,7 @@ class Services:
             # There is always an active version: the configured file, the first time.
             registry.ensure_base_version(self.db, self.settings.llm.model_path)
             self.ensure_shipped_model()
+            self.artifacts.publish_local_models()
         except SQLAlchemyError:
             logger.warning("no model registry (run `assistant init-db`): serving the model file")
 
@@ -143,7 +164,9 @@ class Services:
             self.queue_limit(), llm.queue_timeout_s, llm.retry_after_s, metrics.queue_wait.observe
         )
         serving = ServingLLM(
-            lambda version: load_backend(self.settings, version, scheduler=queue),
+            lambda version: load_backend(
+                self.settings, version, scheduler=queue, model_file=self.artifacts.model_file
+            ),
             active,
             llm.version_check_s,
         )

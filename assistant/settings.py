@@ -409,6 +409,37 @@ class ServingSettings(Section):
     )
 
 
+class ArtifactSettings(Section):
+    """Where hosts share index versions and model files (docs/deployment.md)."""
+
+    url: str = Field(
+        default="",
+        description="fsspec URL of the artifact store shared by every host (a folder, "
+        "file://, sftp://, s3://...). Empty: one machine, whose data folder holds everything.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Storage options for that URL, as JSON (sftp: {"username": ..., '
+        '"key_filename": ...}).',
+    )
+    poll_s: float = Field(
+        default=5.0,
+        ge=0.2,
+        le=3600,
+        description="How often each host checks for a new index version or active model.",
+    )
+    keep_index_versions: int = Field(
+        default=3,
+        ge=2,
+        le=100,
+        description="Index versions kept in the store (older ones no host serves any more).",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
 class Settings(BaseSettings):
     """Everything the product can be told; every process builds it once and passes it on."""
 
@@ -438,6 +469,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
+    artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
 
     @model_validator(mode="after")
     def _resolve_defaults(self) -> Settings:
@@ -479,6 +511,11 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def artifact_cache_dir(self) -> Path:
+        """Model files fetched from the artifact store (index versions go to index_dir)."""
+        return self.data_dir / "artifacts"
 
     @property
     def jobs_dir(self) -> Path:

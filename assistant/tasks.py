@@ -32,7 +32,7 @@ def run_ingest_job(services: Any, job_id: int) -> dict[str, Any]:
     try:
         report = ingest_paths(
             services,
-            [Path(p) for p in job.params.get("paths", [])],
+            _job_files(services, job.params),
             job.params.get("collection"),
             progress=lambda fraction, message: jobs.report_progress(db, job_id, fraction, message),
         )
@@ -49,6 +49,14 @@ def run_ingest_job(services: Any, job_id: int) -> dict[str, Any]:
     }
     jobs.finish_job(db, job_id, result)
     return result
+
+
+def _job_files(services: Any, params: dict[str, Any]) -> list[Path]:
+    """The files to ingest on this host: fetched from the artifact store when the job was
+    queued on another machine, else the paths as given."""
+    if params.get("artifacts"):
+        return [services.artifacts.fetch_upload(key) for key in params["artifacts"]]
+    return [Path(p) for p in params.get("paths", [])]
 
 
 # ---- the learning loop -----------------------------------------------------------------------

@@ -11,7 +11,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    worker_process_init,
+    worker_ready,
+)
 
 from assistant.infra import jobs
 from assistant.infra.logging_setup import install_on_logger
@@ -61,11 +66,20 @@ def make_celery(services: Services) -> Celery:
     # Tasks reach the wired services through their app: no module-level singletons.
     celery_app.services = services
     worker_ready.connect(_recover_on_start, sender=None, weak=False)
+    worker_process_init.connect(lambda **_: _follow_artifacts(services), weak=False)
     # Celery replaces the root logger's handlers when a worker starts: the PII filter goes
     # on the handlers it sets up (worker and task loggers), as on every other process's.
     after_setup_logger.connect(install_on_logger, weak=False)
     after_setup_task_logger.connect(install_on_logger, weak=False)
     return celery_app
+
+
+def _follow_artifacts(services: Services) -> None:
+    """Each worker child follows the shared index and model (several machines only)."""
+    try:
+        services.follow_artifacts()
+    except Exception:  # the follower retries; a task reports what it cannot reach
+        logger.exception("could not start following the artifact store")
 
 
 def _recover_on_start(sender: Any = None, **_: Any) -> None:

@@ -310,6 +310,19 @@ class IndexStore:
         logger.info("index version %s written: %d chunks", name, len(chunks))
         return name
 
+    def version_path(self, name: str) -> Path:
+        return self.index_dir / name
+
+    def adopt_version(self, name: str) -> None:
+        """Serve ``name``, a complete version another host built and this one copied into
+        ``index_dir`` (readers swap to it as after a local write)."""
+        if not (self.version_path(name) / "manifest.json").is_file():
+            raise IndexMissing(f"index version {name} is not complete in {self.index_dir}")
+        with self.writer_lock():
+            self._point_current_at(name)
+            self._prune(keep=2)
+        logger.info("index version %s adopted", name)
+
     def _next_version_name(self) -> str:
         numbers = [int(p.name[1:]) for p in self.index_dir.glob("v[0-9]*") if p.name[1:].isdigit()]
         return f"v{max(numbers, default=0) + 1:06d}"

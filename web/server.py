@@ -53,6 +53,8 @@ def warm_up(services: Services) -> None:
 
     def load() -> None:
         try:
+            # On several machines: the shared index and model first, then followed.
+            services.follow_artifacts()
             _ = services.scrubber, services.llm, services.embedder
             if services.index.exists():
                 services.index.current()

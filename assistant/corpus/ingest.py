@@ -67,7 +67,7 @@ def ingest_documents(
     store = services.index
     settings = services.settings.retrieval
     report_errors = tuple(errors or ())
-    with store.writer_lock():
+    with services.artifacts.index_writer(store):
         known = _registered_hashes(services)
         budget = min(settings.chunk_tokens, store.embedder.max_tokens - 2)
         chunking = f"{CHUNKER_VERSION}:{budget}:{settings.chunk_overlap_sentences}"
@@ -151,7 +151,7 @@ def _register_documents(services: Services, changed: list[PreparedDocument]) -> 
 def delete_documents(services: Services, doc_ids: list[str]) -> int:
     """Remove documents from the index and the registry; returns how many were known."""
     store = services.index
-    with store.writer_lock():
+    with services.artifacts.index_writer(store):
         if store.exists():
             current = store.current()
             indexed = {c.doc_id for c in current.chunks}

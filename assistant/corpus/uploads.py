@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from assistant.errors import InvalidInput
 from assistant.infra import audit, jobs
@@ -109,7 +109,15 @@ def start_ingest(
     _check_collection(services, collection)
     if not paths:
         raise InvalidInput(f"No uploaded files in {collection!r} to index.")
-    params = {"paths": [str(p) for p in paths], "collection": collection, "reason": reason}
+    params: dict[str, Any] = {
+        "paths": [str(p) for p in paths],
+        "collection": collection,
+        "reason": reason,
+    }
+    if services.settings.artifacts.enabled:
+        # The worker that ingests may be another machine: it fetches the files from the
+        # store (published before the job exists, so it never waits for them).
+        params["artifacts"] = [services.artifacts.publish_upload(p, collection) for p in paths]
     job_id = jobs.enqueue(services.db, send, JobKind.INGEST, params, actor_id)
     with services.db.session() as s:
         audit.record(

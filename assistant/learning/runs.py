@@ -363,8 +363,8 @@ def _register_once(
     name = candidate_name(job_id)
     for version in registry.list_versions(services.db):
         if version.name == name:
-            return version
-    return registry.register_version(
+            return services.artifacts.publish_model(version)
+    version = registry.register_version(
         services.db,
         name,
         kind=ModelKind.MERGED,
@@ -374,6 +374,8 @@ def _register_once(
         parent_id=parent_id,
         notes=f"trained by job {job_id}",
     )
+    # Shared before the gate can promote it, so every host can fetch what it will serve.
+    return services.artifacts.publish_model(version)
 
 
 def clean_partial_files(services: Services) -> None:

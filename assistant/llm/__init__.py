@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from assistant.llm.base import ChatMessage, LLMBackend
@@ -31,13 +32,18 @@ def load_backend(
     settings: Settings,
     version: ModelVersionInfo | None,
     scheduler: Scheduler | None = None,
+    model_file: Callable[[ModelVersionInfo], Path] | None = None,
 ) -> LLMBackend:
     """The backend serving ``version`` (None: the configured model file); a local model
-    queues its requests on ``scheduler`` when one is given."""
+    queues its requests on ``scheduler`` when one is given. ``model_file`` finds a
+    version's file on this host (fetched from the artifact store on another machine)."""
     llm = settings.llm
     if llm.backend == "remote":
         return RemoteLLM(llm)
-    path = version.serving_path if version is not None else Path(llm.model_path)
+    if version is None:
+        path = Path(llm.model_path)
+    else:
+        path = model_file(version) if model_file is not None else version.serving_path
     adapter = version.adapter_path if version is not None else None
     if version is None or version.kind in (ModelKind.BASE, ModelKind.ADAPTER):
         # A merged model is served as the learning loop exported it.

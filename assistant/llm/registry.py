@@ -37,6 +37,7 @@ class ModelVersionInfo:
     state: ModelState
     base_path: Path
     adapter_path: Path | None
+    artifact_key: str | None
     metrics: dict[str, Any]
     dataset_id: int | None
     parent_id: int | None
@@ -61,6 +62,7 @@ def _info(row: models.ModelVersion) -> ModelVersionInfo:
         state=ModelState(row.state),
         base_path=Path(row.base_path),
         adapter_path=Path(row.adapter_path) if row.adapter_path else None,
+        artifact_key=row.artifact_key,
         metrics=dict(row.metrics or {}),
         dataset_id=row.dataset_id,
         parent_id=row.parent_id,
@@ -195,7 +197,9 @@ def activate_version(
             raise NotFound(f"no model version {version_id}")
         if row.state is ModelState.REJECTED:
             raise Conflict(f"model version {row.name!r} was rejected by the evaluation gate")
-        for path in (row.base_path, row.adapter_path):
+        # A version in the artifact store is fetched by each host that serves it; one that is
+        # not must be here (one machine, or a shared folder).
+        for path in (row.base_path, row.adapter_path) if row.artifact_key is None else ():
             if path and not Path(path).is_file():
                 raise Conflict(f"model file missing for {row.name!r}: {path}")
         previous = session.scalars(
@@ -211,6 +215,17 @@ def activate_version(
         )
         session.flush()
         logger.info("model version %s (%s) active (was %s)", row.id, row.name, previous)
+        return _info(row)
+
+
+def set_artifact_key(db: Database, version_id: int, key: str) -> ModelVersionInfo:
+    """Record where a version's files were published for the other hosts."""
+    with db.session() as session:
+        row = session.get(models.ModelVersion, version_id)
+        if row is None:
+            raise NotFound(f"no model version {version_id}")
+        row.artifact_key = key
+        session.flush()
         return _info(row)
 
 

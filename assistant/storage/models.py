@@ -264,6 +264,9 @@ class ModelVersion(Base):
     )
     base_path: Mapped[str] = mapped_column(String(1000))
     adapter_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    # The key of the version's files in the artifact store (None: one machine, or a base
+    # model every host has from its installed package).
+    artifact_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     dataset_id: Mapped[int | None] = mapped_column(
@@ -275,6 +278,19 @@ class ModelVersion(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ArtifactPointer(Base):
+    """Which version of a shared artifact every host should serve (e.g. "index")."""
+
+    __tablename__ = "artifact_pointers"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(500))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
 
 class AnswerCacheEntry(Base):

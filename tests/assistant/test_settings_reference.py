@@ -16,7 +16,7 @@ def test_the_configuration_reference_is_current() -> None:
 
 def test_every_setting_is_described() -> None:
     text = reference()
-    for section in ("LLM", "RETRIEVAL", "ANSWERS", "SAFETY", "LEARNING"):
+    for section in ("LLM", "RETRIEVAL", "ANSWERS", "SAFETY", "LEARNING", "ARTIFACTS"):
         assert f"`ASSISTANT_{section}__" in text
     for name, info in Settings.model_fields.items():
         assert info.description or name in {
@@ -29,4 +29,5 @@ def test_every_setting_is_described() -> None:
             "serving",
             "learning",
             "answers",
+            "artifacts",
         }, name

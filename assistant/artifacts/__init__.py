@@ -1,0 +1,1 @@
+"""Artifacts shared between hosts: the fsspec store, and publishing and following pointers."""
