@@ -173,6 +173,12 @@ class ArtifactSharing:
         self.store.publish(version.serving_path, key)
         return registry.set_artifact_key(self.db, version.id, key)
 
+    def remove_model(self, version: ModelVersionInfo) -> None:
+        """Drop a pruned candidate's file from the store (never an active or retired one:
+        those are what hosts serve, or may serve again after a rollback)."""
+        if self.enabled and version.artifact_key and not version.is_active:
+            self.store.remove(version.artifact_key)
+
     def publish_local_models(self) -> None:
         """Publish every version registered on this host and not yet shared."""
         if not self.enabled:

@@ -406,6 +406,7 @@ def prune_candidates(services: Services) -> list[str]:
     ]
     deleted = []
     for version in prunable[keep:]:
+        services.artifacts.remove_model(version)
         version.base_path.unlink(missing_ok=True)
         shutil.rmtree(runs_dir(services) / version.name.replace("ft-job", "job-"), True)
         deleted.append(version.name)

@@ -80,7 +80,7 @@ def test_a_second_writer_builds_on_the_shared_version(hosts: tuple[Services, Ser
 
 
 def register_merged(host: Services, folder: Path) -> registry.ModelVersionInfo:
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     model = folder / "ft-job1.Q8_0.gguf"
     shutil.copyfile(CHAT_MODEL, model)
     version = registry.register_version(host.db, "ft-job1", kind=ModelKind.MERGED, base_path=model)
@@ -159,3 +159,27 @@ def test_a_file_uploaded_on_the_web_host_is_ingested_by_the_worker(
     web.artifacts.sync_index(web.index)
     hit = web.index.search("zebrafish fin regeneration", k=1)[0]
     assert hit.chunk.doc_id == "medical:zebrafish-notes"
+
+
+def test_a_pruned_candidate_leaves_the_store_and_the_active_one_stays(
+    tmp_path: Path, shared_models: Services
+) -> None:
+    from assistant.learning.folders import models_dir
+    from assistant.learning.runs import prune_candidates
+
+    settings = make_settings(
+        tmp_path / "worker",
+        artifacts={"url": str(tmp_path / "store")},
+        learning={"keep_candidates": 0},
+    )
+    worker = services_with_shared_models(settings, shared_models)
+    worker.db.upgrade()
+    try:
+        rejected = register_merged(worker, models_dir(worker))
+        registry.reject_version(worker.db, rejected.id)
+
+        assert prune_candidates(worker) == ["ft-job1"]
+        assert worker.artifacts.store.describe("models/ft-job1") is None
+        assert not (tmp_path / "store" / "models" / "ft-job1").exists()
+    finally:
+        worker.close()
