@@ -1,10 +1,12 @@
-"""LLM backends (local llama.cpp, remote OpenAI-compatible) and the registry-following server."""
+"""LLM backends (local llama.cpp, a batching llama.cpp server, remote OpenAI-compatible) and
+the registry-following server."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from assistant.llm.base import ChatMessage, LLMBackend
+from assistant.llm.batched import BatchedLLM
 from assistant.llm.local import LocalLLM, requantized, serving_file
 from assistant.llm.registry import ModelVersionInfo
 from assistant.llm.remote import RemoteLLM
@@ -14,6 +16,7 @@ from assistant.settings import Settings
 from assistant.storage.models import ModelKind
 
 __all__ = [
+    "BatchedLLM",
     "ChatMessage",
     "LLMBackend",
     "Lease",
@@ -32,8 +35,8 @@ def load_backend(
     version: ModelVersionInfo | None,
     scheduler: Scheduler | None = None,
 ) -> LLMBackend:
-    """The backend serving ``version`` (None: the configured model file); a local model
-    queues its requests on ``scheduler`` when one is given."""
+    """The backend serving ``version`` (None: the configured model file); a local or batched
+    model queues its requests on ``scheduler`` when one is given."""
     llm = settings.llm
     if llm.backend == "remote":
         return RemoteLLM(llm)
@@ -42,4 +45,6 @@ def load_backend(
     if version is None or version.kind in (ModelKind.BASE, ModelKind.ADAPTER):
         # A merged model is served as the learning loop exported it.
         path = serving_file(llm, path, settings.data_dir)
+    if llm.backend == "batched":
+        return BatchedLLM(llm, model_path=path, lora_path=adapter, scheduler=scheduler)
     return LocalLLM(llm, model_path=path, lora_path=adapter, scheduler=scheduler)
