@@ -130,7 +130,15 @@ class Services:
         would leave none for sign-in, pages and the health check (16 streaming clients once
         kept /login from answering for 10 s), so more are refused at once instead."""
         web = self.settings.web
-        return max(0, min(self.settings.llm.queue_size, web.threads - 1 - web.reserved_threads))
+        generating = self.generating_at_once()
+        return max(
+            0, min(self.settings.llm.queue_size, web.threads - generating - web.reserved_threads)
+        )
+
+    def generating_at_once(self) -> int:
+        """Answers the model decodes together: the server's slots in the batched mode."""
+        llm = self.settings.llm
+        return llm.parallel if llm.backend == "batched" else 1
 
     @lazy_part
     def llm(self) -> ServingLLM:
@@ -160,8 +168,14 @@ class Services:
         # turn instead of generating beside the old one while the old drains its queue (two
         # llama.cpp teams on the same cores). The 16-client load with a switch measured the
         # same either way (0.948 vs 0.952 of the raw rate; benchmarks/RESULTS.md).
+        # In the batched mode the versions' servers share the cores too: ``parallel`` slots
+        # in all, whichever server they are on.
         queue = Scheduler(
-            self.queue_limit(), llm.queue_timeout_s, llm.retry_after_s, metrics.queue_wait.observe
+            self.queue_limit(),
+            llm.queue_timeout_s,
+            llm.retry_after_s,
+            metrics.queue_wait.observe,
+            capacity=self.generating_at_once(),
         )
         serving = ServingLLM(
             lambda version: load_backend(

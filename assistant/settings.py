@@ -246,10 +246,25 @@ class LLMSettings(Section):
         max_length=8,
         description="Extra stop sequences (the chat template's end-of-turn token always stops).",
     )
-    backend: Literal["local", "remote"] = Field(
+    backend: Literal["local", "remote", "batched"] = Field(
         default="local",
-        description="local: llama-cpp-python in this process; remote: an OpenAI-compatible "
-        "server (llama.cpp's server, vLLM, Ollama) at remote_url.",
+        description="local: llama-cpp-python in this process, one answer decoded at a time; "
+        "batched: a llama.cpp server (llama-server) that this process starts on a loopback "
+        "port, decoding up to llm.parallel answers together (continuous batching; build it "
+        "with scripts/build-llama-server.sh); remote: an OpenAI-compatible server "
+        "(llama.cpp's server, vLLM, Ollama) at remote_url.",
+    )
+    parallel: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="batched backend: answers decoded together (the server's slots); more "
+        "wait in the queue. Each slot has its own n_ctx tokens of context.",
+    )
+    server_binary: Path | None = Field(
+        default=None,
+        description="batched backend: the llama-server executable. Empty: the newest build "
+        "of scripts/build-llama-server.sh in the cache folder, else llama-server on PATH.",
     )
     remote_url: str = Field(
         default="",
@@ -310,6 +325,11 @@ class LLMSettings(Section):
         "(0: on every request).",
     )
 
+    @field_validator("server_binary", mode="before")
+    @classmethod
+    def _no_binary_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
+
 
 RATE_LIMIT_PATTERN = (
     r"^\s*\d{1,6}\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*"
@@ -335,9 +355,10 @@ class WebSettings(Section):
         ge=0,
         le=255,
         description="Threads that answers waiting for the model may never take: each waiting "
-        "request holds a thread, so the model's queue admits at most threads - 1 - this many "
-        "(and at most llm.queue_size); one more gets a 503 with Retry-After at once, and "
-        "pages, sign-in and the health check always find a thread.",
+        "request holds a thread, so the model's queue admits at most threads - G - this many, "
+        "where G answers generate at once (1; llm.parallel with the batched backend), and at "
+        "most llm.queue_size; one more gets a 503 with Retry-After at once, and pages, "
+        "sign-in and the health check always find a thread.",
     )
     stream_write_timeout_s: float = Field(
         default=30.0,

@@ -5,4 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
+# The batched backend runs llama.cpp's server: build it once (cached) when it is chosen.
+if [[ "${ASSISTANT_LLM__BACKEND:-}" == "batched" && -z "${ASSISTANT_LLM__SERVER_BINARY:-}" ]]; then
+    scripts/build-llama-server.sh >/dev/null
+fi
 exec .venv/bin/assistant serve "$@"

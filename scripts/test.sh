@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --dev
+# llama.cpp's server, for the batched backend's tests (cached: seconds after the first build).
+scripts/build-llama-server.sh >/dev/null
 # The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
 # download cannot work on these machines): install it when it is missing.
 if ! command -v chromium >/dev/null 2>&1; then

@@ -1,4 +1,5 @@
-"""LLM backends (local llama.cpp, remote OpenAI-compatible) and the registry-following server."""
+"""LLM backends (local llama.cpp, a batching llama.cpp server, remote OpenAI-compatible) and
+the registry-following server."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assistant.llm.base import ChatMessage, LLMBackend
+from assistant.llm.batched import BatchedLLM
 from assistant.llm.local import LocalLLM, requantized, serving_file
 from assistant.llm.registry import ModelVersionInfo
 from assistant.llm.remote import RemoteLLM
@@ -15,6 +17,7 @@ from assistant.settings import Settings
 from assistant.storage.models import ModelKind
 
 __all__ = [
+    "BatchedLLM",
     "ChatMessage",
     "LLMBackend",
     "Lease",
@@ -34,8 +37,8 @@ def load_backend(
     scheduler: Scheduler | None = None,
     model_file: Callable[[ModelVersionInfo], Path] | None = None,
 ) -> LLMBackend:
-    """The backend serving ``version`` (None: the configured model file); a local model
-    queues its requests on ``scheduler`` when one is given. ``model_file`` finds a
+    """The backend serving ``version`` (None: the configured model file); a local or batched
+    model queues its requests on ``scheduler`` when one is given. ``model_file`` finds a
     version's file on this host (fetched from the artifact store on another machine)."""
     llm = settings.llm
     if llm.backend == "remote":
@@ -48,4 +51,6 @@ def load_backend(
     if version is None or version.kind in (ModelKind.BASE, ModelKind.ADAPTER):
         # A merged model is served as the learning loop exported it.
         path = serving_file(llm, path, settings.data_dir)
+    if llm.backend == "batched":
+        return BatchedLLM(llm, model_path=path, lora_path=adapter, scheduler=scheduler)
     return LocalLLM(llm, model_path=path, lora_path=adapter, scheduler=scheduler)

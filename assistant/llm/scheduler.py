@@ -1,4 +1,4 @@
-"""A fair request queue in front of one model that serves a single generation at a time."""
+"""A fair request queue in front of a model that serves ``capacity`` generations at a time."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ class Scheduler:
     """First come, first served slots with a bounded queue (back-pressure) and a wait limit.
 
     The caller's own thread runs the generation while it holds the slot, so closing the
-    caller's stream (a client that went away) frees the slot at the next token.
+    caller's stream (a client that went away) frees the slot at the next token. ``capacity``
+    requests hold a slot at once: 1 for a llama.cpp model in this process (it decodes one
+    stream), the server's slot count for a batching server (llm.backend=batched).
     """
 
     def __init__(
@@ -27,14 +29,18 @@ class Scheduler:
         wait_timeout_s: float,
         retry_after_s: int = 2,
         on_wait: Callable[[float], None] | None = None,
+        capacity: int = 1,
     ) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
         self.max_waiting = max_waiting
         self.wait_timeout_s = wait_timeout_s
         self.retry_after_s = retry_after_s
         self.on_wait = on_wait
         self._cond = threading.Condition()
         self._waiting: deque[object] = deque()
-        self._busy = False
+        self._active = 0  # requests holding a slot
 
     @property
     def waiting(self) -> int:
@@ -42,12 +48,18 @@ class Scheduler:
 
     @property
     def busy(self) -> bool:
-        return self._busy
+        """Whether every slot is taken."""
+        return self._active >= self.capacity
+
+    @property
+    def active(self) -> int:
+        """Requests holding a slot now."""
+        return self._active
 
     @property
     def full(self) -> bool:
         """Whether a new request would be refused now."""
-        return (self._busy or bool(self._waiting)) and len(self._waiting) >= self.max_waiting
+        return (self.busy or bool(self._waiting)) and len(self._waiting) >= self.max_waiting
 
     def refuse_if_full(self) -> None:
         if self.full:
@@ -65,7 +77,8 @@ class Scheduler:
             self._waiting.append(ticket)
             deadline = started + self.wait_timeout_s
             try:
-                while self._busy or self._waiting[0] is not ticket:
+                # FIFO: only the first in line may take a free slot.
+                while self.busy or self._waiting[0] is not ticket:
                     remaining = deadline - time.perf_counter()
                     if remaining <= 0:
                         raise ServerBusy(
@@ -78,7 +91,9 @@ class Scheduler:
                 self._cond.notify_all()  # the next in line may now be first
                 raise
             self._waiting.popleft()
-            self._busy = True
+            self._active += 1
+            if self._waiting and not self.busy:
+                self._cond.notify_all()  # another slot is free for the next in line
         waited = time.perf_counter() - started
         if self.on_wait is not None:
             self.on_wait(waited)
@@ -90,7 +105,7 @@ class Scheduler:
             with self._cond:
                 if not released.is_set():
                     released.set()
-                    self._busy = False
+                    self._active -= 1
                     self._cond.notify_all()
 
         return waited, release

@@ -103,3 +103,59 @@ def test_answers_waiting_for_the_model_never_take_the_web_servers_last_threads(
     assert limit(threads=8, reserved_threads=0) == 7
     assert limit(threads=3) == 0  # only the one generating; any other is refused at once
     assert limit(threads=256) == 64  # llm.queue_size still caps it
+
+
+def test_a_scheduler_with_capacity_admits_that_many_at_once_then_queues_in_order() -> None:
+    """The batched mode: ``capacity`` requests generate together; the rest wait, FIFO."""
+    scheduler = Scheduler(max_waiting=3, wait_timeout_s=10, capacity=3)
+    releases = [scheduler.acquire()[1] for _ in range(3)]  # no wait for the first three
+    assert scheduler.busy and scheduler.active == 3 and scheduler.waiting == 0
+    order: list[int] = []
+
+    def worker(i: int) -> None:
+        with scheduler.slot():
+            order.append(i)
+            time.sleep(0.05)  # holds its slot while the next one starts
+
+    threads = []
+    for i in range(3):
+        thread = threading.Thread(target=worker, args=(i,))
+        thread.start()
+        threads.append(thread)
+        while scheduler.waiting < i + 1:
+            time.sleep(0.001)
+    with pytest.raises(ServerBusy):  # three wait already: the queue is full
+        scheduler.refuse_if_full()
+    for release in releases:
+        release()
+    for thread in threads:
+        thread.join(5)
+    assert order == [0, 1, 2]
+    assert scheduler.active == 0 and scheduler.waiting == 0 and not scheduler.busy
+
+
+def test_freed_slots_admit_several_waiters_at_once() -> None:
+    scheduler = Scheduler(max_waiting=4, wait_timeout_s=10, capacity=2)
+    first = [scheduler.acquire()[1] for _ in range(2)]
+    inside = threading.Barrier(3, timeout=5)  # two waiters and this thread
+
+    def worker() -> None:
+        with scheduler.slot():
+            inside.wait()  # both are inside together, or this times out
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    while scheduler.waiting < 2:
+        time.sleep(0.001)
+    for release in first:
+        release()
+    inside.wait()
+    for thread in threads:
+        thread.join(5)
+    assert scheduler.active == 0
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        Scheduler(max_waiting=1, wait_timeout_s=1, capacity=0)
