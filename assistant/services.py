@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from assistant.asking.pipeline import AnswerPipeline
     from assistant.infra.metrics import ServingMetrics
     from assistant.llm import ServingLLM
+    from assistant.llm.registry import ModelVersionInfo
     from assistant.review.feedback import FeedbackService
     from retrieval.embedding import Embedder
     from retrieval.store import IndexStore
@@ -148,10 +149,7 @@ class Services:
         from assistant.llm import Scheduler, ServingLLM, load_backend, registry
 
         try:
-            # There is always an active version: the configured file, the first time.
-            registry.ensure_base_version(self.db, self.settings.llm.model_path)
-            self.ensure_shipped_model()
-            self.artifacts.publish_local_models()
+            self.prepare_registry()
         except SQLAlchemyError:
             logger.warning("no model registry (run `assistant init-db`): serving the model file")
 
@@ -186,6 +184,26 @@ class Services:
         )
         metrics.queue_depth.set_function(lambda: serving.waiting)
         return serving
+
+    def prepare_registry(self) -> None:
+        """There is always an active version (the configured file, the first time); the
+        shipped model is merged and registered; what this host registered is shared."""
+        from assistant.llm import registry
+
+        registry.ensure_base_version(self.db, self.settings.llm.model_path)
+        self.ensure_shipped_model()
+        self.artifacts.publish_local_models()
+
+    def model_file(self, version: ModelVersionInfo) -> Path:
+        """The file this host serves for ``version``: fetched from the artifact store when
+        another host made it; a base model re-quantized as configured."""
+        from assistant.llm import serving_file
+        from assistant.storage.models import ModelKind
+
+        path = self.artifacts.model_file(version)
+        if version.kind is ModelKind.BASE:
+            return serving_file(self.settings.llm, path, self.settings.data_dir)
+        return path
 
     def ensure_shipped_model(self) -> None:
         """The shipped grounded model merged, registered and (the first time) active."""

@@ -273,6 +273,12 @@ class LLMSettings(Section):
     remote_model: str = Field(
         default="", description="Model name sent to the remote server (empty: its default)."
     )
+    remote_follows_registry: bool = Field(
+        default=False,
+        description="The remote server is `assistant model-server`, which serves the "
+        "registry's active version under its name: requests name the version and are "
+        "refused (503, retry) while the server switches.",
+    )
     remote_api_key: str = Field(
         default="", description="Bearer token for the remote server (empty: none)."
     )

@@ -213,8 +213,9 @@ class ArtifactSharing:
         return file_sha256(path, digests / f"{path.name}.json") == wanted.sha256
 
     def sync_active_model(self) -> None:
-        """Fetch the active version ahead of the request that will load it."""
-        if not self.enabled:
+        """Fetch the active version ahead of the request that will load it (a host whose
+        model runs on a model server needs no model file)."""
+        if not self.enabled or self.settings.llm.backend == "remote":
             return
         active = registry.active_version(self.db)
         if active is not None:

@@ -42,7 +42,8 @@ def load_backend(
     version's file on this host (fetched from the artifact store on another machine)."""
     llm = settings.llm
     if llm.backend == "remote":
-        return RemoteLLM(llm)
+        follows = llm.remote_follows_registry and version is not None
+        return RemoteLLM(llm, expected_model=version.name if version and follows else None)
     if version is None:
         path = Path(llm.model_path)
     else:

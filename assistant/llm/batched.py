@@ -106,9 +106,17 @@ class LlamaServer:
         model_path: Path,
         lora_path: Path | None = None,
         binary: Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        alias: str | None = None,
     ) -> None:
+        """``host``, ``port`` and ``alias``: where it listens and the model name it lists
+        (the model-server role serves other hosts at a fixed address; by default a free
+        loopback port for this process alone)."""
         self.settings = settings
         self.model_path = model_path
+        self.host, self.fixed_port, self.alias = host, port, alias
         self.binary = binary or find_server_binary(settings)
         self._owner = ThreadPoolExecutor(1, thread_name_prefix=f"llama-server-{model_path.stem}")
         # Kept open for the life of the server (its log), closed by stop.
@@ -125,7 +133,8 @@ class LlamaServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -138,7 +147,7 @@ class LlamaServer:
             "--model",
             str(self.model_path),
             "--host",
-            "127.0.0.1",
+            self.host,
             "--port",
             str(port),
             "--parallel",
@@ -159,12 +168,14 @@ class LlamaServer:
         ]
         if lora_path is not None:
             command += ["--lora", str(lora_path)]
+        if self.alias:
+            command += ["--alias", self.alias]
         return command
 
     def _start(self, lora_path: Path | None) -> None:
         started = time.perf_counter()
-        for attempt in range(3):
-            port = free_port()
+        for attempt in range(1 if self.fixed_port else 3):
+            port = self.fixed_port or free_port()
             self._process = self._owner.submit(self._spawn, port, lora_path).result()
             self.port = port
             if self._wait_healthy():

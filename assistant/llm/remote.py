@@ -30,12 +30,22 @@ class RemoteLLM:
     queueing and back-pressure are the server's (its 429/503 become ServerBusy here).
     """
 
-    def __init__(self, settings: LLMSettings, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: LLMSettings,
+        client: httpx.Client | None = None,
+        expected_model: str | None = None,
+    ) -> None:
+        """``expected_model``: the model version this backend stands for; the server must be
+        serving it under that name (`assistant model-server` does), or the request is
+        refused as busy while the server switches, so no answer is put under a version
+        that did not write it."""
         import httpx
 
         if not settings.remote_url:
             raise ModelUnavailable("set ASSISTANT_LLM__REMOTE_URL for the remote backend")
         self.settings = settings
+        self.expected_model = expected_model
         self.base_url = settings.remote_url.rstrip("/")
         headers = {"Authorization": f"Bearer {settings.remote_api_key}"}
         self._client = client or httpx.Client(
@@ -77,7 +87,10 @@ class RemoteLLM:
             "repeat_penalty": s.repeat_penalty,
             "seed": s.seed,
         }
-        if s.remote_model:
+        if self.expected_model:
+            self._check_served_model(self.expected_model)
+            body["model"] = self.expected_model
+        elif s.remote_model:
             body["model"] = s.remote_model
         if s.stop or stop:
             body["stop"] = [*s.stop, *stop]
@@ -104,6 +117,26 @@ class RemoteLLM:
             raise GenerationTimeout(f"the model server did not answer in time: {exc}") from exc
         except httpx.HTTPError as exc:
             raise ModelUnavailable(f"the model server failed: {type(exc).__name__}") from exc
+
+    def served_models(self) -> list[str]:
+        """The model names the server lists (``/models``, OpenAI's shape)."""
+        import httpx
+
+        try:
+            response = self._client.get(f"{self.base_url}/models", timeout=5.0)
+            response.raise_for_status()
+            return [str(m["id"]) for m in response.json().get("data", [])]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelUnavailable(f"the model server did not list its models: {exc}") from exc
+
+    def _check_served_model(self, wanted: str) -> None:
+        served = self.served_models()
+        if wanted not in served:
+            logger.info("model server serves %s, not %s yet", served, wanted)
+            raise ServerBusy(
+                f"the model server is switching to model version {wanted}; try again shortly",
+                self.settings.retry_after_s,
+            )
 
     def close(self) -> None:
         self._client.close()
