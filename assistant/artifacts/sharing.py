@@ -160,6 +160,25 @@ class ArtifactSharing:
         folder = self.store.fetch(key, self.settings.artifact_cache_dir / key)
         return next(p for p in folder.iterdir() if p.is_file())
 
+    # ---- datasets ----------------------------------------------------------------------------
+    @staticmethod
+    def dataset_key(version: int, content_hash: str) -> str:
+        return f"datasets/v{version:04d}-{content_hash[:16]}"
+
+    def publish_dataset(self, folder: Path, version: int, content_hash: str) -> None:
+        """Upload a written dataset version before it is recorded, so that the worker that
+        trains on it, or builds the next version from it, can be another machine."""
+        if self.enabled:
+            self.store.publish(folder, self.dataset_key(version, content_hash))
+
+    def dataset_folder(self, folder: Path, version: int, content_hash: str) -> Path:
+        """The dataset's folder on this host, fetched from the store if another made it."""
+        if folder.is_dir() or not self.enabled:
+            return folder
+        key = self.dataset_key(version, content_hash)
+        with self._fetch_lock:
+            return self.store.fetch(key, self.settings.artifact_cache_dir / key)
+
     # ---- model versions ----------------------------------------------------------------------
     def publish_model(self, version: ModelVersionInfo) -> ModelVersionInfo:
         """Upload a merged version's file so any host can serve it. Base versions are the

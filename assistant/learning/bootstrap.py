@@ -359,4 +359,5 @@ def build_dataset(
         SYSTEM_PROMPT,
     )
     logger.info("bootstrap dataset v%d: %s", version, result.stats)
+    services.artifacts.publish_dataset(files.path, files.version, files.content_hash)
     return record_dataset(services.db, files, provenance)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,6 +187,12 @@ def filter_rules(services: Services) -> FilterRules:
 
 
 # ---- datasets --------------------------------------------------------------------------------
+def local_dataset(services: Services, info: DatasetInfo) -> DatasetInfo:
+    """``info`` with a folder on this host (from the artifact store on another machine)."""
+    folder = services.artifacts.dataset_folder(info.path, info.version, info.content_hash)
+    return info if folder == info.path else replace(info, path=folder)
+
+
 def latest_dataset(db: Database) -> DatasetInfo | None:
     with db.session() as session:
         row = session.scalars(
@@ -259,6 +265,8 @@ def build_dataset(services: Services) -> DatasetInfo | None:
         scrubber = services.scrubber
         examples, pairs = records_to_examples(records, lambda r: scrub_example(scrubber, r))
         previous = latest_dataset(db)
+        if previous is not None:
+            previous = local_dataset(services, previous)
         carried = _carried_over(previous)
         kept, stats = prepare([*carried.examples, *examples], filter_rules(services))
         unique_pairs = list(
@@ -282,6 +290,7 @@ def build_dataset(services: Services) -> DatasetInfo | None:
             provenance,
             SYSTEM_PROMPT,
         )
+        services.artifacts.publish_dataset(files.path, files.version, files.content_hash)
         info = _record_and_consume(db, files, provenance, review_ids, feedback_ids)
     logger.info(
         "dataset v%d: %d train, %d validation, %d pairs (%s)",

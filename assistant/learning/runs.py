@@ -17,7 +17,7 @@ from sqlalchemy import select
 from assistant.errors import InvalidInput
 from assistant.infra import jobs
 from assistant.infra.locks import Lease, holder
-from assistant.learning.datasets import DatasetInfo, get_dataset, latest_dataset
+from assistant.learning.datasets import DatasetInfo, get_dataset, latest_dataset, local_dataset
 from assistant.learning.folders import cache_dir, models_dir, runs_dir
 from assistant.llm import registry
 from assistant.storage import models
@@ -197,6 +197,7 @@ def training_request(services: Services, params: dict[str, Any]) -> TrainingRequ
     )
     if dataset is None:
         raise InvalidInput("no dataset yet: build one from reviewed feedback first")
+    dataset = local_dataset(services, dataset)
     learning = services.settings.learning
     return TrainingRequest(
         config=config,

@@ -183,3 +183,24 @@ def test_a_pruned_candidate_leaves_the_store_and_the_active_one_stays(
         assert not (tmp_path / "store" / "models" / "ft-job1").exists()
     finally:
         worker.close()
+
+
+def test_a_dataset_written_on_one_worker_trains_on_another(
+    hosts: tuple[Services, Services],
+) -> None:
+    from assistant.learning.datasets import latest_dataset, local_dataset, record_dataset
+    from assistant.learning.folders import datasets_dir
+    from training.datasets import read_examples, write_dataset
+    from training.examples import Example
+
+    builder, trainer = hosts
+    train = [Example("What is asthma?", "[1] Asthma is a lung disease.", "A lung disease [1].")]
+    files = write_dataset(datasets_dir(builder), 1, train, [], [], {"sources": []}, "system")
+    builder.artifacts.publish_dataset(files.path, files.version, files.content_hash)
+    record_dataset(builder.db, files, {"sources": []})
+    shutil.rmtree(files.path)  # the trainer is another machine
+
+    info = local_dataset(trainer, latest_dataset(trainer.db))  # type: ignore[arg-type]
+
+    assert trainer.settings.data_dir in info.path.parents
+    assert read_examples(info.path, "train") == train
