@@ -49,7 +49,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +98,9 @@ class TopologyError(RuntimeError):
     """Something the topology needs is missing or did not come up."""
 
 
-def run(argv: list[str], netns: str | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: list[str], netns: str | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """Run a command (in a namespace), failing with its output when it fails."""
     if netns is not None:
         argv = ["ip", "netns", "exec", netns, *argv]
@@ -388,11 +390,6 @@ class Topology:
                     return True
         return False
 
-    def restart(self, name: str, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 120) -> None:
-        self.kill(name, sig)
-        self.start(name)
-        self.wait_ready(name, timeout_s)
-
     def run_in(
         self,
         name: str,
@@ -444,7 +441,9 @@ class Topology:
                 states[cells[1]] = cells[17]
         return states
 
-    def wait_backends_up(self, names: tuple[str, ...] = ("web1", "web2"), timeout_s: float = 60) -> None:
+    def wait_backends_up(
+        self, names: tuple[str, ...] = ("web1", "web2"), timeout_s: float = 60
+    ) -> None:
         deadline = time.monotonic() + timeout_s
         while not all(self.backends().get(n, "").startswith("UP") for n in names):
             if time.monotonic() > deadline:
@@ -537,8 +536,7 @@ class Topology:
         # Only the topology's subnet, only with a password; local socket for the superuser.
         hba = db / "data" / "pg_hba.conf"
         hba.write_text(
-            "local all postgres peer\n"
-            f"host all all 10.77.0.0/{SUBNET_PREFIX} scram-sha-256\n"
+            f"local all postgres peer\nhost all all 10.77.0.0/{SUBNET_PREFIX} scram-sha-256\n"
         )
 
     def _create_database(self) -> None:
@@ -559,10 +557,10 @@ class Topology:
         served = Path(self.artifacts_dir)
         served.mkdir(parents=True)
         run(["chown", f"{ARTIFACTS_USER}:{ARTIFACTS_USER}", str(served)])
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(etc / "host_key")])
+        new_key(etc / "host_key")
         client_key = self.root / "secrets" / "artifacts_key"
         client_key.parent.mkdir(mode=0o700)
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "artifacts", "-f", str(client_key)])
+        new_key(client_key)
         public = (client_key.with_suffix(".pub")).read_text().strip()
         (etc / "authorized_keys").write_text(f"restrict {public}\n")
         host_public = " ".join((etc / "host_key.pub").read_text().split()[:2])
@@ -671,6 +669,11 @@ def ensure_artifacts_user() -> None:
     run(["usermod", "-p", "*", ARTIFACTS_USER])
 
 
+def new_key(path: Path) -> None:
+    """An ed25519 key pair without a passphrase (``path`` and ``path.pub``)."""
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)])
+
+
 def write_secret(path: Path, value: str) -> None:
     path.touch(mode=0o600)
     path.write_text(value)
@@ -753,17 +756,6 @@ def stats_command(sock_path: Path, command: str) -> str:
     return ""
 
 
-@contextlib.contextmanager
-def topology_up(root: Path = DEFAULT_ROOT, **kwargs: Any) -> Iterator[Topology]:
-    """The topology up for the duration of a ``with`` block, down afterwards whatever happens."""
-    topology = Topology(root)
-    try:
-        topology.up(**kwargs)
-        yield topology
-    finally:
-        down(root)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="topology", description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="the state folder")
@@ -790,10 +782,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load balancer: {topology.url('lb')}/  admin: {user} / {password}")
         return 0
     for row in topology.status():
-        print(
-            f"{row['host']:<7} {row['address']:<11} netns={'yes' if row['netns'] else 'no':<3} "
-            f"running={'yes' if row['running'] else 'no':<3} ready={'yes' if row['ready'] else 'no'}"
+        flags = " ".join(
+            f"{k}={'yes' if row[k] else 'no':<3}" for k in ("netns", "running", "ready")
         )
+        print(f"{row['host']:<7} {row['address']:<11} {flags}")
     return 0
 
 
