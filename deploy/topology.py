@@ -197,6 +197,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (zombies do not count)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[-1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
 def down(root: Path = DEFAULT_ROOT) -> None:
     """Stop every process in the topology's namespaces, remove them, the bridge and ``root``.
 
@@ -350,6 +362,8 @@ class Topology:
         host = BY_NAME[name]
         env = self.env_for(name) if host.role in PRODUCT_ROLES else {"PATH": os.environ["PATH"]}
         log = (self.root / "logs" / f"{name}.log").open("ab")
+        # Readiness is read from what this start writes, not from an earlier run's lines.
+        self.state.setdefault("log_offsets", {})[name] = log.tell()
         process = subprocess.Popen(
             ["ip", "netns", "exec", host.netns, *argv],
             cwd=REPO,
@@ -372,23 +386,18 @@ class Topology:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, sig)
         deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline and self._group_alive(pid):
+        while time.monotonic() < deadline and group_alive(pid):
             time.sleep(0.05)
-        if self._group_alive(pid):
+        if group_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
 
-    def _group_alive(self, pgid: int) -> bool:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with contextlib.suppress(OSError):
-                fields = (entry / "stat").read_text().rsplit(") ", 1)[-1].split()
-                if int(fields[2]) == pgid and fields[0] != "Z":
-                    return True
-        return False
+    def running(self, name: str) -> bool:
+        """Whether anything of the host's last started process group still runs."""
+        pid = self.state.get("pids", {}).get(name)
+        return pid is not None and group_alive(pid)
 
     def run_in(
         self,
@@ -416,7 +425,8 @@ class Topology:
             return http_status(f"{self.url('lb')}/api/health") == 200
         if host.role == "worker":
             log = self.root / "logs" / f"{name}.log"
-            return log.is_file() and b" ready." in log.read_bytes()
+            offset = self.state.get("log_offsets", {}).get(name, 0)
+            return log.is_file() and b" ready." in log.read_bytes()[offset:]
         if host.port is not None:
             return port_open(host.address, host.port)
         return True
@@ -424,8 +434,7 @@ class Topology:
     def wait_ready(self, name: str, timeout_s: float = 180) -> None:
         deadline = time.monotonic() + timeout_s
         while not self.ready(name):
-            pid = self.state.get("pids", {}).get(name)
-            if pid is not None and not self._group_alive(pid):
+            if name in self.state.get("pids", {}) and not self.running(name):
                 raise TopologyError(f"{name} exited; see {self.root / 'logs' / f'{name}.log'}")
             if time.monotonic() > deadline:
                 raise TopologyError(f"{name} not ready after {timeout_s:.0f}s")
@@ -624,13 +633,12 @@ class Topology:
         present = set(our_namespaces())
         rows = []
         for host in HOSTS:
-            pid = self.state.get("pids", {}).get(host.name)
             rows.append(
                 {
                     "host": host.name,
                     "address": host.address,
                     "netns": host.netns if host.netns in present else None,
-                    "running": bool(pid and self._group_alive(pid)),
+                    "running": self.running(host.name),
                     "ready": host.netns in present and self.ready(host.name),
                 }
             )

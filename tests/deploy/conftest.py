@@ -30,7 +30,7 @@ LOAD_LIMITS = {
 WARM_QUESTION = "What are the symptoms of adult acute myeloid leukemia?"
 
 
-def _skip_reason() -> str | None:
+def skip_reason() -> str | None:
     if shutil.which("ip") is None:
         return "the ip command (iproute2) is missing"
     missing = missing_prerequisites()
@@ -44,7 +44,7 @@ def _skip_reason() -> str | None:
 
 @pytest.fixture(scope="session")
 def topology() -> Iterator[Topology]:
-    reason = _skip_reason()
+    reason = skip_reason()
     if reason is not None:
         pytest.skip(reason)
     topo = Topology()
