@@ -59,6 +59,14 @@ BRIDGE = f"{PREFIX}br0"
 SUBNET_PREFIX = 24
 CLIENT_ADDRESS = "10.77.0.1"  # the bridge: tests and the operator
 DEFAULT_ROOT = Path(os.environ.get("ASSISTANT_TOPOLOGY_DIR", "/tmp/assistant-topology"))
+# Files derived only from installed packages (the embedder's ONNX export, the shipped adapter
+# merged into the base GGUF): a minute of CPU on two cores, kept between runs like pip's
+# wheel cache. Never state: `down` leaves it, and deleting it only costs that minute again.
+DEFAULT_CACHE = Path(
+    os.environ.get(
+        "ASSISTANT_TOPOLOGY_CACHE", Path.home() / ".cache" / "domain-assistant" / "topology"
+    )
+)
 REPO = Path(__file__).resolve().parent.parent
 WEB_PORT = 8000
 LB_PORT = 80
@@ -167,6 +175,13 @@ def our_namespaces() -> list[str]:
     return [line.split()[0] for line in listed.splitlines() if line.startswith(PREFIX)]
 
 
+def our_links() -> list[str]:
+    """The bridge and the host ends of the veth pairs left in this namespace."""
+    listed = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    names = (line.split(": ")[1].split("@")[0] for line in listed.splitlines() if ": " in line)
+    return [name for name in names if name.startswith(PREFIX)]
+
+
 def namespace_pids(netns: str) -> list[int]:
     listed = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout
     return [int(p) for p in listed.split()]
@@ -178,14 +193,15 @@ def kill_pids(pids: list[int], grace_s: float) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.1)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -195,18 +211,6 @@ def _alive(pid: int) -> bool:
         if Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z"):
             return False
     return True
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a process of group ``pgid`` still runs (zombies do not count)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            fields = (entry / "stat").read_text().rsplit(") ", 1)[-1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-    return False
 
 
 def down(root: Path = DEFAULT_ROOT) -> None:
@@ -220,7 +224,13 @@ def down(root: Path = DEFAULT_ROOT) -> None:
     kill_pids(pids, grace_s=5.0)
     for ns in namespaces:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-    subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+    # A deleted namespace's veth pairs go away asynchronously; deleting our ends directly
+    # (and waiting) lets an `up` right after this one reuse the names.
+    deadline = time.monotonic() + 10
+    while (links := our_links()) and time.monotonic() < deadline:
+        for link in links:
+            subprocess.run(["ip", "link", "del", link], capture_output=True)
+        time.sleep(0.1)
     if root.exists():
         shutil.rmtree(root)
 
@@ -229,8 +239,11 @@ def down(root: Path = DEFAULT_ROOT) -> None:
 class Topology:
     """A topology's state folder: its secrets, its processes, and how to start each role."""
 
-    def __init__(self, root: Path = DEFAULT_ROOT, python: str | None = None) -> None:
+    def __init__(
+        self, root: Path = DEFAULT_ROOT, python: str | None = None, cache: Path = DEFAULT_CACHE
+    ) -> None:
         self.root = root
+        self.cache = cache
         self.python = python or sys.executable
         self.state: dict[str, Any] = {}
         if self.state_file.is_file():
@@ -360,6 +373,10 @@ class Topology:
         if argv is None:
             return None
         host = BY_NAME[name]
+        if host.role == "postgres" and not self.running(name):
+            # After a crash of the host its lock file names a dead postmaster; here that one
+            # may linger as a zombie of another process, which PostgreSQL takes for alive.
+            (self.root / "db" / "data" / "postmaster.pid").unlink(missing_ok=True)
         env = self.env_for(name) if host.role in PRODUCT_ROLES else {"PATH": os.environ["PATH"]}
         log = (self.root / "logs" / f"{name}.log").open("ab")
         # Readiness is read from what this start writes, not from an earlier run's lines.
@@ -379,25 +396,24 @@ class Topology:
         return process.pid
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL, wait_s: float = 30.0) -> None:
-        """Send ``sig`` to a host's whole process group and wait until it has gone."""
-        pid = self.state.get("pids", {}).get(name)
-        if pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline and group_alive(pid):
-            time.sleep(0.05)
-        if group_alive(pid):
+        """Send ``sig`` to every process of a host, found by its namespace (PostgreSQL's
+        backends leave the postmaster's process group), and wait until they have gone:
+        with SIGKILL, a crash of that machine."""
+        pids = namespace_pids(BY_NAME[name].netns)
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and any(alive(p) for p in pids):
+            time.sleep(0.05)
+        kill_pids([p for p in pids if alive(p)], grace_s=0)
+        for pid in pids:  # those that are this process's children: no zombies left
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
 
     def running(self, name: str) -> bool:
-        """Whether anything of the host's last started process group still runs."""
-        pid = self.state.get("pids", {}).get(name)
-        return pid is not None and group_alive(pid)
+        """Whether any process runs on the host."""
+        return bool(namespace_pids(BY_NAME[name].netns))
 
     def run_in(
         self,
@@ -610,6 +626,9 @@ class Topology:
         """On the worker host: the schema and first admin, the release's model files, the
         first index; then a copy of that index for each web host (the artifact store's job
         once it is in the product)."""
+        worker_models = self.host_dir("worker") / "data" / "models"
+        sync_files(self.cache / "release-models", self.root / "models")
+        sync_files(self.cache / "embedder", worker_models)
         self.run_in("worker", ["init-db"])
         # The shipped grounded model merged once into models/, the one path every host
         # registers and loads (as an install step would, before any host starts).
@@ -622,6 +641,8 @@ class Topology:
         )
         corpus = self.root / "corpus"
         self.run_in("worker", ["ingest", str(corpus / "medical"), str(corpus / "legal")])
+        sync_files(self.root / "models", self.cache / "release-models")
+        sync_files(worker_models, self.cache / "embedder")
         seed = self.host_dir("worker") / "data"
         for name in ("web1", "web2"):
             data = self.host_dir(name) / "data"
@@ -682,20 +703,41 @@ def new_key(path: Path) -> None:
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)])
 
 
+def sync_files(source: Path, target: Path) -> None:
+    """Copy the files of ``source`` that ``target`` lacks, each under a temporary name first
+    (an interrupted copy never leaves a truncated model file behind)."""
+    if not source.is_dir():
+        return
+    for path in source.rglob("*"):
+        destination = target / path.relative_to(source)
+        if path.is_file() and not destination.exists():
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            partial = destination.with_name(f".partial-{destination.name}")
+            shutil.copy2(path, partial)
+            partial.replace(destination)
+
+
 def write_secret(path: Path, value: str) -> None:
     path.touch(mode=0o600)
     path.write_text(value)
 
 
-def write_tiny_corpus(target: Path, medical_docs: int = 12, legal_chars: int = 12000) -> None:
-    """The first pages of the repository's MedQuAD file and the start of its first contract:
-    enough to answer and cite, small enough to embed in seconds."""
+def write_tiny_corpus(
+    target: Path, medical_docs: int = 10, max_chars: int = 2500, legal_chars: int = 3000
+) -> None:
+    """The first short pages of the repository's MedQuAD file and the start of its first
+    contract: enough to answer and cite, small enough to embed in seconds on two cores."""
     source = REPO / "data" / "corpus"
     (target / "medical").mkdir(parents=True)
     (target / "legal").mkdir(parents=True)
+    picked: list[str] = []
     with (source / "medical" / "medquad_docs.jsonl").open(encoding="utf-8") as handle:
-        lines = [next(handle) for _ in range(medical_docs)]
-    (target / "medical" / "medquad_tiny.jsonl").write_text("".join(lines), encoding="utf-8")
+        for line in handle:
+            if len(json.loads(line)["text"]) <= max_chars:
+                picked.append(line)
+                if len(picked) == medical_docs:
+                    break
+    (target / "medical" / "medquad_tiny.jsonl").write_text("".join(picked), encoding="utf-8")
     with (source / "legal" / "cuad_docs.jsonl").open(encoding="utf-8") as handle:
         record = json.loads(handle.readline())
     record["text"] = record["text"][:legal_chars]

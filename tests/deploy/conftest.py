@@ -27,7 +27,7 @@ LOAD_LIMITS = {
     # Short answers: the scenarios test the deployment, not the writing.
     "ASSISTANT_LLM__MAX_TOKENS": "48",
 }
-WARM_QUESTION = "What are the symptoms of adult acute myeloid leukemia?"
+WARM_QUESTION = "What is chronic neutrophilic leukemia?"
 
 
 def skip_reason() -> str | None:

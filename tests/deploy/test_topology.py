@@ -13,12 +13,13 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 import pytest
 
 from assistant.settings import Settings
-from deploy.topology import HOSTS, Topology
+from deploy.topology import HOSTS, Topology, namespace_pids
 from tests.deploy.conftest import WARM_QUESTION, Client, feedback_rows, signed_in, wait_for
 
 LOAD_THREADS = 6
@@ -179,9 +180,7 @@ def test_redis_and_postgres_restarted_under_writes_lose_nothing_acknowledged(
     acknowledged = _acknowledged(outcomes)
     assert any(o.started > back_at for o in outcomes if o.status == 201), "no write after"
     assert feedback_rows(topology, acknowledged) == set(acknowledged)
-    assert topology.running("worker") and topology.state["pids"]["worker"] == worker_pid, (
-        "the worker did not survive the restarts"
-    )
+    assert worker_pid in namespace_pids("at-worker"), "the worker did not survive the restarts"
 
 
 def _sources(answer: dict[str, object]) -> set[str]:
@@ -198,6 +197,10 @@ NEW_DOC = {
 }
 
 
+def _finds_new_doc(web: Client, question: str) -> bool:
+    return NEW_DOC["id"] in _sources(web.ask(question))
+
+
 @needs_artifacts
 def test_an_ingest_on_the_worker_host_reaches_both_web_hosts(topology: Topology) -> None:
     inbox = topology.host_dir("worker") / "inbox"
@@ -208,11 +211,7 @@ def test_an_ingest_on_the_worker_host_reaches_both_web_hosts(topology: Topology)
     for host in ("web1", "web2"):
         web = signed_in(topology, host)
         question = f"What are the symptoms of Quellmark fever? ({host})"  # not a cache hit
-        wait_for(
-            lambda web=web, question=question: NEW_DOC["id"] in _sources(web.ask(question)),
-            90,
-            f"{host} serving the new index",
-        )
+        wait_for(partial(_finds_new_doc, web, question), 90, f"{host} serving the new index")
         web.close()
 
 
@@ -225,6 +224,10 @@ def _served_model(topology: Topology, host: str, token: str) -> str:
     )
     assert response.status_code == 200, response.text
     return str(response.json()["model"])
+
+
+def _serves(topology: Topology, host: str, token: str, name: str) -> bool:
+    return _served_model(topology, host, token) == name
 
 
 @needs_artifacts
@@ -249,12 +252,12 @@ def test_a_promotion_and_a_rollback_reach_both_web_hosts(
         response = client.http.post(f"/api/training/models/{new['id']}/promote", json={})
         assert response.status_code == 200, response.text
     for host in ("lb", "web1", "web2"):
-        wait_for(lambda h=host: _served_model(topology, h, token) == new["name"], 90, host)
+        wait_for(partial(_serves, topology, host, token, new["name"]), 90, f"{host} on the new")
     response = client.http.post("/api/training/rollback", json={})
     assert response.status_code == 200, response.text
     old = response.json()["name"]
     for host in ("lb", "web1", "web2"):
-        wait_for(lambda h=host: _served_model(topology, h, token) == old, 90, host)
+        wait_for(partial(_serves, topology, host, token, old), 90, f"{host} back on {old}")
 
 
 def test_each_server_listens_only_on_its_own_address(topology: Topology) -> None:
