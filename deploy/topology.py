@@ -374,9 +374,11 @@ class Topology:
             return None
         host = BY_NAME[name]
         if host.role == "postgres" and not self.running(name):
-            # After a crash of the host its lock file names a dead postmaster; here that one
-            # may linger as a zombie of another process, which PostgreSQL takes for alive.
-            (self.root / "db" / "data" / "postmaster.pid").unlink(missing_ok=True)
+            # After a crash of the host its lock files name a dead postmaster; here that one
+            # may linger as a zombie nobody reaps, which PostgreSQL takes for alive.
+            db = self.root / "db"
+            for lock in (db / "data" / "postmaster.pid", *(db / "run").glob(".s.PGSQL.*.lock")):
+                lock.unlink(missing_ok=True)
         env = self.env_for(name) if host.role in PRODUCT_ROLES else {"PATH": os.environ["PATH"]}
         log = (self.root / "logs" / f"{name}.log").open("ab")
         # Readiness is read from what this start writes, not from an earlier run's lines.
@@ -436,16 +438,27 @@ class Topology:
     def ready(self, name: str) -> bool:
         host = BY_NAME[name]
         if host.role == "web":
-            return http_status(f"{self.url(name)}/api/health") == 200
+            # /api/health answers while the models still load in the background, and until
+            # they are loaded even a rating waits (about 10 s here): ready means warm.
+            return self._logged(name, b"models and index loaded") and (
+                http_status(f"{self.url(name)}/api/health") == 200
+            )
         if host.role == "lb":
             return http_status(f"{self.url('lb')}/api/health") == 200
         if host.role == "worker":
-            log = self.root / "logs" / f"{name}.log"
-            offset = self.state.get("log_offsets", {}).get(name, 0)
-            return log.is_file() and b" ready." in log.read_bytes()[offset:]
+            return self._logged(name, b" ready.")
+        if host.role == "postgres":
+            # The port opens before crash recovery ends ("the database system is starting up").
+            return self._logged(name, b"database system is ready to accept connections")
         if host.port is not None:
             return port_open(host.address, host.port)
         return True
+
+    def _logged(self, name: str, line: bytes) -> bool:
+        """Whether the host's log says ``line`` since its last start."""
+        log = self.root / "logs" / f"{name}.log"
+        offset = self.state.get("log_offsets", {}).get(name, 0)
+        return log.is_file() and line in log.read_bytes()[offset:]
 
     def wait_ready(self, name: str, timeout_s: float = 180) -> None:
         deadline = time.monotonic() + timeout_s
@@ -765,6 +778,10 @@ def write_haproxy_config(folder: Path) -> None:
         # never reached a server, so even a POST is safe to send again.
         "    retries 3\n"
         "    option redispatch 1\n"
+        # A new server connection for every request: a request sent on a kept-alive
+        # connection to a host that just died would be dropped without an answer (HAProxy
+        # closes the client's connection for it to retry, which an API client does not).
+        "    option http-server-close\n"
         "frontend www\n"
         f"    bind {lb.address}:{lb.port}\n"
         "    option forwardfor\n"
