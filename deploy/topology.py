@@ -463,7 +463,9 @@ class Topology:
     def wait_ready(self, name: str, timeout_s: float = 180) -> None:
         deadline = time.monotonic() + timeout_s
         while not self.ready(name):
-            if name in self.state.get("pids", {}) and not self.running(name):
+            pid = self.state.get("pids", {}).get(name)
+            # The started pid counts too: it joins the namespace a moment after it starts.
+            if pid is not None and not alive(pid) and not self.running(name):
                 raise TopologyError(f"{name} exited; see {self.root / 'logs' / f'{name}.log'}")
             if time.monotonic() > deadline:
                 raise TopologyError(f"{name} not ready after {timeout_s:.0f}s")
