@@ -1,0 +1,1 @@
+"""Deployment tooling that runs the product's roles as separate hosts (see topology.py)."""
