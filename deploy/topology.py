@@ -29,9 +29,9 @@ Why this layout:
 - The logic is Python (stdlib only) so the tests drive the very code an operator runs
   (kill a web host, restart PostgreSQL); ``scripts/topology.sh up|down|status`` wraps it.
 
-Until the artifact store is in the product, ``up`` seeds each web host with a copy of the
-index the worker built (what a deployment would copy once); the ``ASSISTANT_ARTIFACTS__*``
-settings are set already (unknown settings are ignored).
+Index versions, trained model versions, datasets and uploads travel through the artifact
+store (SFTP on the store host): the worker publishes what it builds, and the web hosts fetch
+it (``ASSISTANT_ARTIFACTS__*``, docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -639,8 +639,7 @@ class Topology:
 
     def _seed(self) -> None:
         """On the worker host: the schema and first admin, the release's model files, the
-        first index; then a copy of that index for each web host (the artifact store's job
-        once it is in the product)."""
+        first index (published to the store, where the web hosts find it when they start)."""
         worker_models = self.host_dir("worker") / "data" / "models"
         sync_files(self.cache / "release-models", self.root / "models")
         sync_files(self.cache / "embedder", worker_models)
@@ -661,7 +660,6 @@ class Topology:
         seed = self.host_dir("worker") / "data"
         for name in ("web1", "web2"):
             data = self.host_dir(name) / "data"
-            shutil.copytree(seed / "index", data / "index")
             # The embedder's ONNX export (derived from the installed model, not data).
             shutil.copytree(seed / "models", data / "models")
 

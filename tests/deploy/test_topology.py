@@ -9,6 +9,7 @@ product has its ``artifacts`` settings.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -222,6 +223,14 @@ def test_an_ingest_on_the_worker_host_reaches_both_web_hosts(topology: Topology)
         web.close()
 
 
+def _csrf_token(client: Client) -> dict[str, str]:
+    """The session's CSRF token, as a page gives it to the browser's scripts."""
+    page = client.http.get("/")
+    match = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert match, page.text[:300]
+    return {"X-CSRFToken": match.group(1)}
+
+
 def _served_model(topology: Topology, host: str, token: str) -> str:
     response = httpx.post(
         f"{topology.url(host)}/v1/chat/completions",
@@ -255,12 +264,15 @@ def test_a_promotion_and_a_rollback_reach_both_web_hosts(
     new = next(v for v in versions if v["name"] == result["model_version"])
     token = topology.run_in("worker", ["create-token", topology.admin[0], "--name", "topology"])
     token = token.strip().splitlines()[-1]
+    csrf = _csrf_token(client)
     if not result["promoted"]:
-        response = client.http.post(f"/api/training/models/{new['id']}/promote", json={})
+        response = client.http.post(
+            f"/api/training/models/{new['id']}/promote", json={}, headers=csrf
+        )
         assert response.status_code == 200, response.text
     for host in ("lb", "web1", "web2"):
         wait_for(partial(_serves, topology, host, token, new["name"]), 90, f"{host} on the new")
-    response = client.http.post("/api/training/rollback", json={})
+    response = client.http.post("/api/training/rollback", json={}, headers=csrf)
     assert response.status_code == 200, response.text
     old = response.json()["name"]
     for host in ("lb", "web1", "web2"):
