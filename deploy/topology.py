@@ -9,7 +9,7 @@ separate machines would:
     10.77.0.11  web1     `assistant serve --no-worker --no-ingest` on :8000
     10.77.0.12  web2     the same
     10.77.0.21  worker   `assistant worker` (Celery worker + beat)
-    10.77.0.31  model    a slot for a model server (llama-server); nothing runs there yet
+    10.77.0.31  model    `assistant model-server` on :8080: llama-server with the active version
     10.77.0.41  db       PostgreSQL, its own cluster (initdb), run as the postgres user
     10.77.0.42  redis    Redis: the Celery broker and the rate-limit counters
     10.77.0.43  store    OpenSSH's sshd serving SFTP only: the artifact store
@@ -70,6 +70,7 @@ DEFAULT_CACHE = Path(
 REPO = Path(__file__).resolve().parent.parent
 WEB_PORT = 8000
 LB_PORT = 80
+MODEL_PORT = 8080
 ARTIFACTS_USER = "assistant-artifacts"
 DB_NAME = DB_USER = "assistant"
 
@@ -91,13 +92,13 @@ HOSTS: tuple[Host, ...] = (
     Host("web1", "10.77.0.11", "web", WEB_PORT),
     Host("web2", "10.77.0.12", "web", WEB_PORT),
     Host("worker", "10.77.0.21", "worker"),
-    Host("model", "10.77.0.31", "model"),
+    Host("model", "10.77.0.31", "model", MODEL_PORT),
     Host("db", "10.77.0.41", "postgres", 5432),
     Host("redis", "10.77.0.42", "redis", 6379),
     Host("store", "10.77.0.43", "store", 22),
 )
 BY_NAME = {h.name: h for h in HOSTS}
-PRODUCT_ROLES = ("web", "worker")
+PRODUCT_ROLES = ("web", "worker", "model")
 # Started in this order: the servers the product needs first, the load balancer last.
 START_ORDER = ("db", "redis", "store", "worker", "web1", "web2", "lb")
 
@@ -133,6 +134,8 @@ def missing_prerequisites() -> list[str]:
         missing.append("sshd (openssh-server)")
     if postgres_bin() is None:
         missing.append("PostgreSQL server binaries (/usr/lib/postgresql/*/bin)")
+    if llama_server_binary() is None:
+        missing.append("llama-server (scripts/build-llama-server.sh)")
     return missing
 
 
@@ -317,6 +320,16 @@ class Topology:
         if host.role == "web":
             env["ASSISTANT_WEB__HOST"] = host.address
             env["ASSISTANT_WEB__PORT"] = str(host.port)
+            # Answers come from the model host, which serves the registry's active version.
+            model = BY_NAME["model"]
+            env["ASSISTANT_LLM__BACKEND"] = "remote"
+            env["ASSISTANT_LLM__REMOTE_URL"] = f"http://{model.address}:{model.port}/v1"
+            env["ASSISTANT_LLM__REMOTE_FOLLOWS_REGISTRY"] = "true"
+        if host.role == "model":
+            env["ASSISTANT_LLM__PARALLEL"] = "2"
+            binary = llama_server_binary()
+            if binary is not None:  # HOME is the host's folder: name the cached build
+                env["ASSISTANT_LLM__SERVER_BINARY"] = str(binary)
         env.update(self.state.get("extra_env", {}))
         return env
 
@@ -362,8 +375,11 @@ class Topology:
             return ["/usr/sbin/sshd", "-D", "-e", "-f", str(root / "store" / "sshd_config")]
         if host.role == "lb":
             return ["haproxy", "-db", "-f", str(root / "lb" / "haproxy.cfg")]
-        # The model-server slot: a batched llama-server would run here and the web hosts
-        # would be told ASSISTANT_LLM__BACKEND=remote, __REMOTE_URL=http://10.77.0.31:8080/v1.
+        if host.role == "model":
+            return [
+                *[self.python, "-m", "web.cli", "model-server"],
+                *["--host", host.address, "--port", str(host.port)],
+            ]
         return None
 
     # -- processes
@@ -447,6 +463,9 @@ class Topology:
             return http_status(f"{self.url('lb')}/api/health") == 200
         if host.role == "worker":
             return self._logged(name, b" ready.")
+        if host.role == "model":
+            # llama-server answers 503 on /health until the model is loaded.
+            return http_status(f"http://{host.address}:{host.port}/health") == 200
         if host.role == "postgres":
             # The port opens before crash recovery ends ("the database system is starting up").
             return self._logged(name, b"database system is ready to accept connections")
@@ -529,9 +548,9 @@ class Topology:
             self.wait_ready(name, 60)
         self._create_database()
         self._seed()
-        for name in ("worker", "web1", "web2"):
+        for name in ("worker", "model", "web1", "web2"):
             self.start(name)
-        for name in ("worker", "web1", "web2"):
+        for name in ("worker", "model", "web1", "web2"):
             self.wait_ready(name)
         self.start("lb")
         self.wait_ready("lb", 60)
@@ -684,6 +703,16 @@ SEED_MODELS = (
     "from assistant.settings import Settings\n"
     "Services(Settings()).ensure_shipped_model()\n"
 )
+
+
+def llama_server_binary() -> Path | None:
+    """The newest llama-server that scripts/build-llama-server.sh cached for this user."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    builds = sorted(
+        (cache / "domain-assistant" / "llama-server").glob("*/llama-server"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    return builds[-1] if builds else None
 
 
 def as_user(user: str) -> list[str]:

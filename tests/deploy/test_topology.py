@@ -231,13 +231,17 @@ def _csrf_token(client: Client) -> dict[str, str]:
     return {"X-CSRFToken": match.group(1)}
 
 
-def _served_model(topology: Topology, host: str, token: str) -> str:
+def _served_model(topology: Topology, host: str, token: str) -> str | None:
+    """The version that answered through ``host``; None while the model host switches
+    versions (a 503 to retry: no answer is put under a version that did not write it)."""
     response = httpx.post(
         f"{topology.url(host)}/v1/chat/completions",
         headers={"Authorization": f"Bearer {token}"},
         json={"messages": [{"role": "user", "content": WARM_QUESTION}]},
         timeout=300,
     )
+    if response.status_code == 503:
+        return None
     assert response.status_code == 200, response.text
     return str(response.json()["model"])
 
