@@ -42,7 +42,9 @@ def skip_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Package scope: the hosts (two web servers, a worker, a model server, PostgreSQL...) go
+# down after the last deployment test, not at the end of the whole suite.
+@pytest.fixture(scope="package")
 def topology() -> Iterator[Topology]:
     reason = skip_reason()
     if reason is not None:
