@@ -281,8 +281,14 @@ def test_the_servers_command_gives_each_slot_the_whole_context() -> None:
     server = object.__new__(LlamaServer)
     server.settings, server.binary = SETTINGS, Path("llama-server")
     server.model_path = Path("m.gguf")
+    server.host, server.fixed_port, server.alias = "127.0.0.1", None, None
     command = server.command(1234, None)
     assert command[command.index("--ctx-size") + 1] == str(SETTINGS.n_ctx * SETTINGS.parallel)
     assert command[command.index("--parallel") + 1] == "2"
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert os.path.basename(command[0]) == "llama-server"
+    assert "--alias" not in command  # a process's own server lists the file's name
+    server.host, server.alias = "10.0.0.5", "ft-job3"  # the model-server role
+    command = server.command(8080, None)
+    assert command[command.index("--host") + 1] == "10.0.0.5"
+    assert command[command.index("--alias") + 1] == "ft-job3"
