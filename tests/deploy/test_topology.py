@@ -139,14 +139,13 @@ def test_a_web_host_killed_under_load_fails_only_its_requests_in_flight(
         )
         assert before == {"web1", "web2"}, "the load was not spread over both hosts"
         # A request can fail only if it was in flight on the killed host: answered after the
-        # kill began, and sent before the load balancer took the host out of rotation (a
-        # request it had already handed to web1 cannot be retried safely: a POST may have
-        # been applied); at most one per client thread. Everything sent later succeeds.
+        # kill began, and sent before the load balancer took the host out of rotation (one
+        # second or two of health checks, in which a client thread may be handed to web1
+        # more than once). Everything sent later succeeds.
         assert all(o.started <= out_of_rotation and o.ended >= kill_started for o in failed), (
             f"kill from {kill_started} to {killed}, out of rotation at {out_of_rotation}",
             failed,
         )
-        assert len(failed) <= LOAD_THREADS, failed
         assert after and all(o.ok and o.served_by == "web2" for o in after), [
             o for o in after if not o.ok or o.served_by != "web2"
         ]
