@@ -197,13 +197,9 @@ class Services:
     def model_file(self, version: ModelVersionInfo) -> Path:
         """The file this host serves for ``version``: fetched from the artifact store when
         another host made it; a base model re-quantized as configured."""
-        from assistant.llm import serving_file
-        from assistant.storage.models import ModelKind
+        from assistant.llm import served_file
 
-        path = self.artifacts.model_file(version)
-        if version.kind is ModelKind.BASE:
-            return serving_file(self.settings.llm, path, self.settings.data_dir)
-        return path
+        return served_file(self.settings, version, self.artifacts.model_file)
 
     def ensure_shipped_model(self) -> None:
         """The shipped grounded model merged, registered and (the first time) active."""

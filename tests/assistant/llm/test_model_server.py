@@ -5,7 +5,6 @@ takes answers from the version it names."""
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from assistant.errors import ServerBusy
 from assistant.llm import RemoteLLM, registry
-from assistant.llm.batched import LlamaServer, find_server_binary
+from assistant.llm.batched import LlamaServer, find_server_binary, free_port
 from assistant.llm.model_server import ModelServerAgent
 from assistant.llm.registry import ModelVersionInfo
 from assistant.settings import LLMSettings
@@ -25,12 +24,6 @@ pytestmark = pytest.mark.slow
 
 SETTINGS = LLMSettings(backend="batched", requantize="off", parallel=2, n_ctx=512, max_tokens=8)
 MESSAGES = [{"role": "user", "content": "What is asthma?"}]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture()
