@@ -66,9 +66,13 @@ class ArtifactStore:
         import fsspec
 
         self.url = url
-        self.fs, root = fsspec.core.url_to_fs(url, **(options or {}))
-        self.root = root.rstrip("/")
-        self.fs.makedirs(self.root, exist_ok=True)
+        try:
+            self.fs, root = fsspec.core.url_to_fs(url, **(options or {}))
+            self.root = root.rstrip("/")
+            self.fs.makedirs(self.root, exist_ok=True)
+        except (ValueError, ImportError, OSError, TypeError) as exc:
+            # An unknown protocol, its package missing, bad options, an unreachable host.
+            raise ArtifactError(f"cannot open the artifact store {url}: {exc}") from exc
 
     def _path(self, key: str, name: str = "") -> str:
         if not key or key.startswith("/") or ".." in key.split("/"):

@@ -119,3 +119,9 @@ def test_keys_cannot_leave_the_store(tmp_path: Path, key: str) -> None:
     store = ArtifactStore(str(tmp_path / "store"))
     with pytest.raises(ArtifactError, match="not an artifact key"):
         store.describe(key)
+
+
+@pytest.mark.parametrize("url", ["nosuchprotocol://x/y", "s3x://bucket"])
+def test_an_unusable_store_url_is_a_clear_error(url: str) -> None:
+    with pytest.raises(ArtifactError, match="cannot open the artifact store"):
+        ArtifactStore(url)
