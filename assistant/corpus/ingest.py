@@ -75,7 +75,7 @@ def ingest_documents(
         duplicates = len(documents) - len(cleaned)
         to_index = [(d, digest) for d, digest in cleaned if known.get(d.doc_id) != digest]
         unchanged = len(cleaned) - len(to_index)
-        if not to_index and store.exists():
+        if not to_index:  # nothing new (or nothing readable): no version to write
             return IngestReport(0, 0, unchanged, 0, report_errors, duplicates)
         changed = chunk_documents(
             to_index,

@@ -147,3 +147,16 @@ def test_real_documents_are_never_truncated_by_the_embedding_model(shared_models
         chunks = chunk_document(document, embedder.count_tokens, budget, 1)
         counts = embedder.count_tokens([embedding_text(c) for c in chunks])
         assert max(counts) + 2 <= embedder.max_tokens
+
+
+def test_ingesting_nothing_readable_into_an_empty_index_reports_it(
+    fresh_services: Services, tmp_path: Path
+) -> None:
+    """Only a missing file, and no index yet: a report naming it, no empty version."""
+    from assistant.corpus.ingest import ingest_paths
+
+    report = ingest_paths(fresh_services, [tmp_path / "missing.txt"], "medical")
+
+    assert report.documents_added == 0
+    assert any("missing.txt" in error for error in report.errors)
+    assert not fresh_services.index.exists()
