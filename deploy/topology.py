@@ -5,7 +5,7 @@ its own namespace's address, so the hosts reach each other only over that networ
 separate machines would:
 
     10.77.0.1   the bridge: this machine, standing for the operator and the clients
-    10.77.0.2   lb       HAProxy on :80, health-checking the web hosts' /api/health
+    10.77.0.2   lb       HAProxy on :80, checking the web hosts' /api/ready
     10.77.0.11  web1     `assistant serve --no-worker --no-ingest` on :8000
     10.77.0.12  web2     the same
     10.77.0.21  worker   `assistant worker` (Celery worker + beat)
@@ -454,11 +454,9 @@ class Topology:
     def ready(self, name: str) -> bool:
         host = BY_NAME[name]
         if host.role == "web":
-            # /api/health answers while the models still load in the background, and until
-            # they are loaded even a rating waits (about 10 s here): ready means warm.
-            return self._logged(name, b"models and index loaded") and (
-                http_status(f"{self.url(name)}/api/health") == 200
-            )
+            # /api/health answers while the models still load in the background (until they
+            # are loaded even a rating waits, about 10 s here); /api/ready once they are.
+            return http_status(f"{self.url(name)}/api/ready") == 200
         if host.role == "lb":
             return http_status(f"{self.url('lb')}/api/health") == 200
         if host.role == "worker":
@@ -817,9 +815,12 @@ def write_haproxy_config(folder: Path) -> None:
         "    default_backend web\n"
         "backend web\n"
         "    balance roundrobin\n"
-        "    option httpchk GET /api/health\n"
+        # Ready, not merely alive: a restarted host joins once its models are loaded.
+        "    option httpchk GET /api/ready\n"
         "    http-check expect status 200\n"
+        # Out after 2 failed checks 1 s apart, or at once on a refused connection.
         "    default-server inter 1s fall 2 rise 2\n"
+        "    default-server observe layer4 error-limit 1 on-error mark-down\n"
         # Which host answered: the tests (and an operator with curl -i) can tell.
         "    http-response set-header X-Served-By %s\n" + servers
     )

@@ -136,6 +136,11 @@ class IndexStore:
     def exists(self) -> bool:
         return self.current_name() is not None
 
+    def loaded_name(self) -> str | None:
+        """The version this process holds in memory (None before the first search)."""
+        loaded = self._loaded
+        return loaded.name if loaded is not None else None
+
     def current(self) -> IndexVersion:
         """The version in service, reloaded when a writer has swapped in a newer one."""
         name = self.current_name()

@@ -46,6 +46,7 @@ from web.schemas import (
     Job,
     JobList,
     Queued,
+    Readiness,
     Timestamp,
 )
 
@@ -59,6 +60,8 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 MAX_API_UPLOAD_FILES = 20
 ADMIN_ERRORS = (400, 401, 403)
+# What must be loaded before a process answers at full speed (the index too, once one exists).
+READY_PARTS = ("scrubber", "llm", "embedder")
 
 
 @bp.before_request
@@ -77,16 +80,42 @@ def require_json() -> None:
     },
 )
 def health() -> tuple[Response, int]:
-    try:
-        with services().db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        database = True
-    except Exception:
-        logger.exception("Health check: the database is unreachable")
-        database = False
+    database = _database_answers()
     loaded = {name: services().loaded(name) for name in ("embedder", "index", "llm", "scrubber")}
     status = "ok" if database else "degraded"
     return jsonify(status=status, database=database, loaded=loaded), 200 if database else 503
+
+
+@bp.get("/ready")
+@operation(
+    "Readiness: whether this process answers at full speed now",
+    security=[],
+    ok={
+        200: Reply("Models and index loaded, database reachable", Readiness),
+        503: Reply("Still loading, or the database is unreachable", Readiness),
+    },
+)
+def ready() -> tuple[Response, int]:
+    # /api/health says the process is alive. A load balancer asks this instead: a host that
+    # restarts is live at once but would make its first users wait for the models to load.
+    database = _database_answers()
+    waiting = [name for name in READY_PARTS if not services().loaded(name)]
+    if not waiting and services().index.exists() and services().index.loaded_name() is None:
+        waiting.append("index")
+    is_ready = database and not waiting
+    return jsonify(ready=is_ready, database=database, waiting_for=waiting), (
+        200 if is_ready else 503
+    )
+
+
+def _database_answers() -> bool:
+    try:
+        with services().db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        logger.exception("Health check: the database is unreachable")
+        return False
+    return True
 
 
 @bp.get("/conversations")

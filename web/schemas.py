@@ -169,6 +169,14 @@ class Health(BaseModel):
     )
 
 
+class Readiness(BaseModel):
+    ready: bool
+    database: bool = Field(description="Whether the database answered.")
+    waiting_for: list[str] = Field(
+        [], description="The parts still loading (index, llm, embedder, scrubber)."
+    )
+
+
 class Job(BaseModel):
     id: int
     kind: str

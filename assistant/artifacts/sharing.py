@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,18 +112,9 @@ class ArtifactSharing:
             with index.writer_lock():
                 yield
             return
-        from assistant.infra.locks import Lease, LockBusy
+        from assistant.infra.locks import Lease
 
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                lease = Lease(self.db, INDEX_WRITER_LEASE, LEASE_TTL_S).__enter__()
-                break
-            except LockBusy:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1.0)
-        try:
+        with Lease(self.db, INDEX_WRITER_LEASE, LEASE_TTL_S, wait_s=wait_s) as lease:
             self.sync_index(index)
             before = index.current_name()
             with index.writer_lock():
@@ -132,8 +122,6 @@ class ArtifactSharing:
             lease.check()
             if index.current_name() != before:
                 self.publish_index(index)
-        finally:
-            lease.__exit__(None, None, None)
 
     def _prune_index(self, current: Pointer) -> None:
         """Drop old versions from the store, keeping the newest few: hosts swap within

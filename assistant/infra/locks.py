@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -130,15 +131,33 @@ class Lease:
     evaluation) keep it; if the process dies, renewals stop and the lease expires.
     """
 
-    def __init__(self, db: Database, name: str, ttl_s: float, job_id: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        name: str,
+        ttl_s: float,
+        job_id: int | None = None,
+        wait_s: float = 0.0,
+    ) -> None:
+        """``wait_s``: how long to wait for a held lease (checked every second) before
+        raising LockBusy; 0 raises at once."""
         self.db, self.name, self.ttl_s, self.job_id = db, name, ttl_s, job_id
+        self.wait_s = wait_s
         self.owner = new_owner()
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Lease:
-        acquire(self.db, self.name, self.owner, self.ttl_s, self.job_id)
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                acquire(self.db, self.name, self.owner, self.ttl_s, self.job_id)
+                break
+            except LockBusy:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
         self._thread = threading.Thread(target=self._renew, name=f"lease-{self.name}", daemon=True)
         self._thread.start()
         return self

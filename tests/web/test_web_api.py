@@ -7,6 +7,10 @@ import re
 from flask import Flask
 from sqlalchemy import create_engine
 
+from assistant.services import Services
+from tests.conftest import services_with_shared_models
+from tests.web.conftest import provisioned_app
+
 
 def test_health_needs_no_login_and_reports_the_database(app: Flask) -> None:
     response = app.test_client().get("/api/health")
@@ -25,6 +29,33 @@ def test_health_reports_an_unreachable_database(app: Flask) -> None:
     assert response.status_code == 503
     assert response.get_json()["status"] == "degraded"
     assert response.get_json()["database"] is False
+
+
+def test_ready_is_503_until_the_models_load_and_loads_nothing_itself(app: Flask) -> None:
+    response = app.test_client().get("/api/ready")
+    assert response.status_code == 503
+    data = response.get_json()
+    assert data["ready"] is False and data["database"] is True
+    assert {"llm", "embedder", "scrubber"} <= set(data["waiting_for"])
+    # Asking is not loading: a load balancer polling every second must not build the models.
+    services = app.extensions["assistant"]
+    assert not any(services.loaded(name) for name in ("llm", "embedder", "scrubber", "index"))
+
+
+def test_ready_waits_for_the_index_version_then_says_ready(
+    indexed_services: Services, shared_models: Services
+) -> None:
+    # A second process over the same data: the models are shared, its index is not read yet.
+    services = services_with_shared_models(indexed_services.settings, shared_models)
+    _ = services.llm
+    client = provisioned_app(services=services).test_client()
+    response = client.get("/api/ready")
+    assert response.status_code == 503
+    assert response.get_json()["waiting_for"] == ["index"]
+    services.index.current()
+    response = client.get("/api/ready")
+    assert response.status_code == 200
+    assert response.get_json() == {"ready": True, "database": True, "waiting_for": []}
 
 
 def _openapi_path(rule: str) -> str:
@@ -58,7 +89,8 @@ def test_openapi_references_resolve_and_errors_share_one_schema(app: Flask) -> N
         for method, operation in operations.items():
             assert operation["responses"], (path, method)
             for status, answer in operation["responses"].items():
-                if int(status) >= 400 and path != "/api/health":
+                # The probes answer 503 with their own report, for the load balancer.
+                if int(status) >= 400 and path not in ("/api/health", "/api/ready"):
                     schema = answer["content"]["application/json"]["schema"]
                     # /v1 speaks OpenAI's error shape, for OpenAI's clients.
                     shape = "OpenAIError" if path.startswith("/v1/") else "Error"

@@ -89,6 +89,7 @@ ROUTES = [
     Route("GET", "/admin", (302, 403, 403, 200)),
     Route("POST", "/admin/users", (302, 403, 403, 302), form={"email": "bad", "password": "x"}),
     Route("GET", "/api/health", (200, 200, 200, 200)),
+    Route("GET", "/api/ready", (503, 503, 503, 503)),  # nothing loaded in this app
     Route("GET", "/api/conversations", (401, 200, 200, 200)),
     Route("GET", f"/api/conversations/{MISSING}", (401, 404, 404, 404)),
     Route("POST", "/api/ask", (401, 400, 400, 400), json={"question": ""}),

@@ -52,6 +52,25 @@ def test_lease_renews_while_held_and_releases_on_error(db: Database) -> None:
     assert holder(db, "training") is None
 
 
+def test_a_waiting_lease_gets_it_when_released_and_gives_up_at_its_deadline(
+    db: Database,
+) -> None:
+    import threading
+
+    acquire(db, "index-writer", "other-host", ttl_s=60)
+    with pytest.raises(LockBusy):
+        Lease(db, "index-writer", ttl_s=60).__enter__()  # no wait: refused at once
+    started = time.monotonic()
+    with pytest.raises(LockBusy), Lease(db, "index-writer", ttl_s=60, wait_s=1.2):
+        pass
+    assert 1.0 < time.monotonic() - started < 5
+    threading.Timer(1.0, release, (db, "index-writer", "other-host")).start()
+    with Lease(db, "index-writer", ttl_s=60, wait_s=30) as lease:
+        current = holder(db, "index-writer")
+        assert current is not None and current.owner == lease.owner
+    assert holder(db, "index-writer") is None
+
+
 def test_a_lease_taken_over_stops_the_work_and_is_not_released_by_the_loser(db: Database) -> None:
     with Lease(db, "training", ttl_s=1.5, job_id=7) as lease:
         lease.check()  # held: the work goes on
