@@ -447,7 +447,7 @@ class ArtifactSettings(Section):
     options: dict[str, Any] = Field(
         default_factory=dict,
         description='Storage options for that URL, as JSON (sftp: {"username": ..., '
-        '"key_filename": ...}).',
+        '"key_filename": ..., "known_hosts": ...}; known_hosts pins the store\'s host key).',
     )
     poll_s: float = Field(
         default=5.0,

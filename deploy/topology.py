@@ -310,7 +310,9 @@ class Topology:
                 {
                     "username": ARTIFACTS_USER,
                     "key_filename": str(etc / "artifacts_key"),
-                    # Passed to paramiko's connect(): only its own arguments belong here.
+                    # The store's host key, pinned (assistant/artifacts/ssh.py).
+                    "known_hosts": str(etc / "known_hosts"),
+                    # The rest goes to paramiko's connect(): only its own arguments.
                     "look_for_keys": False,
                     "allow_agent": False,
                 }

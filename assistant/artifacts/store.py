@@ -66,12 +66,18 @@ class ArtifactStore:
         import fsspec
 
         self.url = url
+        options = dict(options or {})
+        if url.startswith(("sftp://", "ssh://")):
+            from assistant.artifacts.ssh import pinned_options
+
+            options = pinned_options(options)
         try:
-            self.fs, root = fsspec.core.url_to_fs(url, **(options or {}))
+            self.fs, root = fsspec.core.url_to_fs(url, **options)
             self.root = root.rstrip("/")
             self.fs.makedirs(self.root, exist_ok=True)
-        except (ValueError, ImportError, OSError, TypeError) as exc:
-            # An unknown protocol, its package missing, bad options, an unreachable host.
+        except Exception as exc:
+            # An unknown protocol, its package missing, bad options, an unreachable host, a
+            # refused host key (paramiko's SSHException): the store's own errors, all of them.
             raise ArtifactError(f"cannot open the artifact store {url}: {exc}") from exc
 
     def _path(self, key: str, name: str = "") -> str:
