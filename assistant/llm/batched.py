@@ -227,6 +227,17 @@ class LlamaServer:
             time.sleep(0.05)
         return False
 
+    def busy_slots(self) -> int | None:
+        """Answers the server is decoding now (its /slots); None when it cannot tell."""
+        import httpx
+
+        try:
+            response = httpx.get(f"{self.url}/slots", timeout=2)
+            response.raise_for_status()
+            return sum(bool(slot.get("is_processing")) for slot in response.json())
+        except (httpx.HTTPError, ValueError, TypeError, AttributeError):
+            return None
+
     def log_tail(self, size: int = 4000) -> bytes:
         """The end of the server's own log (for error messages)."""
         try:

@@ -8,6 +8,10 @@ named after the version. Web hosts send the version's name with each request and
 the server lists it, so an answer always names the version that wrote it; during the restart
 (a second or two for a small model) requests get 503 with Retry-After.
 
+Before the restart the agent lets the answers in flight finish (up to ``DRAIN_S``): web hosts
+that already follow the new version send nothing more to the old one, so the server empties
+within one answer's time, and nobody's answer is cut off by a promotion.
+
 If the new version does not start, the agent starts the previous one again and retries at
 the next round: the host never stays without a model because of a bad file.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -27,8 +32,17 @@ from assistant.storage.db import Database
 logger = logging.getLogger(__name__)
 
 
+# How long a switch waits for the answers in flight on the old version: longer than an
+# answer takes here, short enough that a promotion still reaches the hosts within 30 s.
+DRAIN_S = 15.0
+
+
 class RunningServer(Protocol):
     def stop(self) -> None: ...
+
+    def busy_slots(self) -> int | None:
+        """Answers being decoded now; None when unknown (then nothing is waited for)."""
+        ...
 
 
 # (the version, its file on this host) -> a server that lists it under the version's name
@@ -39,12 +53,15 @@ ModelFile = Callable[[ModelVersionInfo], Path]
 class ModelServerAgent:
     """Keeps one server on this host serving the active model version."""
 
-    def __init__(self, db: Database, model_file: ModelFile, start: StartServer) -> None:
+    def __init__(
+        self, db: Database, model_file: ModelFile, start: StartServer, drain_s: float = DRAIN_S
+    ) -> None:
         """``model_file``: the version's file here (fetched and verified from the artifact
         store when another host made it)."""
         self.db = db
         self.model_file = model_file
         self.start = start
+        self.drain_s = drain_s
         self.serving: ModelVersionInfo | None = None
         self._server: RunningServer | None = None
 
@@ -74,10 +91,20 @@ class ModelServerAgent:
         self._server = self.start(version, path)
         self.serving = version
 
-    def _stop_server(self) -> None:
+    def _stop_server(self, drain: bool = True) -> None:
         server, self._server, self.serving = self._server, None, None
         if server is not None:
+            if drain:
+                self._drain(server)
             server.stop()
+
+    def _drain(self, server: RunningServer) -> None:
+        """Wait until the server decodes nothing, at most ``drain_s``."""
+        deadline = time.monotonic() + self.drain_s
+        while (busy := server.busy_slots()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if busy:
+            logger.warning("model server: %d answers still in flight are cut by the switch", busy)
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Follow the registry until ``stop`` is set; then stop the server."""

@@ -13,6 +13,7 @@ import re
 import subprocess
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 
@@ -134,8 +135,10 @@ def test_a_web_host_killed_under_load_fails_only_its_requests_in_flight(
         before = {o.served_by for o in outcomes if o.ended < kill_started and o.ok}
         after = [o for o in outcomes if o.started > out_of_rotation]
         print(
-            f"\n{len(outcomes)} requests, {len(failed)} failed, "
-            f"{sum(o.ended < kill_started for o in outcomes)} before the kill"
+            f"\n{len(outcomes)} requests, {len(failed)} failed "
+            f"(status: {Counter(o.status for o in failed)}), "
+            f"{sum(o.ended < kill_started for o in outcomes)} before the kill; "
+            f"web1 out of rotation {out_of_rotation - kill_started:.2f} s after the kill began"
         )
         assert before == {"web1", "web2"}, "the load was not spread over both hosts"
         # A request can fail only if it was in flight on the killed host: answered after the

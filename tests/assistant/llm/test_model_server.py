@@ -5,6 +5,7 @@ takes answers from the version it names."""
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +109,32 @@ def test_a_version_that_cannot_start_leaves_the_previous_one_serving(
         server.sync_once()
     assert server.serving is not None and server.serving.name == "base"
     assert answer(web_host(url, base)).strip()
+
+
+def test_an_answer_in_flight_finishes_on_the_old_version_before_the_switch(
+    agent: tuple[ModelServerAgent, str], registry_db: Database, tmp_path: Path
+) -> None:
+    server, url = agent
+    base = registry.ensure_base_version(registry_db, CHAT_MODEL)
+    server.sync_once()
+    long_answer = [{"role": "user", "content": "Describe asthma: its causes, symptoms and care."}]
+
+    def stream(llm: RemoteLLM) -> Iterator[str]:
+        return llm.stream_chat(long_answer, max_tokens=160, temperature=0.0)
+
+    reference = list(stream(web_host(url, base)))
+    assert len(reference) >= 60, "the answer must last long enough to be in flight"
+    llm = web_host(url, base)
+    pieces = stream(llm)
+    received = [next(pieces)]  # decoding has begun on the old version
+    trained = registry.activate_version(registry_db, merged_copy(registry_db, tmp_path, "ft-job2"))
+    switch = threading.Thread(target=server.sync_once)
+    switch.start()
+    try:
+        received += list(pieces)  # not cut off: the switch waits for this answer
+    finally:
+        llm.close()
+        switch.join(60)
+    assert "".join(received) == "".join(reference)
+    assert server.serving is not None and server.serving.name == "ft-job2"
+    assert answer(web_host(url, trained)).strip()
