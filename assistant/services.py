@@ -137,9 +137,10 @@ class Services:
         )
 
     def generating_at_once(self) -> int:
-        """Answers the model decodes together: the server's slots in the batched mode."""
+        """Answers the model decodes together: the server's slots in the batched mode, the
+        requests sent at once to a remote server (which batches them) in the remote mode."""
         llm = self.settings.llm
-        return llm.parallel if llm.backend == "batched" else 1
+        return llm.parallel if llm.backend in ("batched", "remote") else 1
 
     @lazy_part
     def llm(self) -> ServingLLM:

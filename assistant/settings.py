@@ -259,7 +259,8 @@ class LLMSettings(Section):
         ge=1,
         le=256,
         description="batched backend: answers decoded together (the server's slots); more "
-        "wait in the queue. Each slot has its own n_ctx tokens of context.",
+        "wait in the queue. Each slot has its own n_ctx tokens of context. remote backend: "
+        "requests this process sends the model server at once (more wait here, in order).",
     )
     server_binary: Path | None = Field(
         default=None,
@@ -362,7 +363,8 @@ class WebSettings(Section):
         le=255,
         description="Threads that answers waiting for the model may never take: each waiting "
         "request holds a thread, so the model's queue admits at most threads - G - this many, "
-        "where G answers generate at once (1; llm.parallel with the batched backend), and at "
+        "where G answers generate at once (1; llm.parallel with the batched or remote backend), "
+        "and at "
         "most llm.queue_size; one more gets a 503 with Retry-After at once, and pages, "
         "sign-in and the health check always find a thread.",
     )

@@ -61,7 +61,8 @@ def load_backend(
     llm = settings.llm
     if llm.backend == "remote":
         follows = llm.remote_follows_registry and version is not None
-        return RemoteLLM(llm, expected_model=version.name if version and follows else None)
+        expected = version.name if version and follows else None
+        return RemoteLLM(llm, expected_model=expected, scheduler=scheduler)
     path = served_file(settings, version, model_file)
     adapter = version.adapter_path if version is not None else None
     if llm.backend == "batched":

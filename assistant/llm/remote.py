@@ -16,6 +16,8 @@ from assistant.settings import LLMSettings
 if TYPE_CHECKING:
     import httpx
 
+    from assistant.llm.scheduler import Scheduler
+
 logger = logging.getLogger(__name__)
 
 # No tokenizer of the remote model here: ~3 characters a token over-counts English text
@@ -26,8 +28,11 @@ CHARS_PER_TOKEN = 3.0
 class RemoteLLM:
     """Streams chat completions over HTTP (server-sent events) from ``settings.remote_url``.
 
-    Several such servers behind a load balancer is how a deployment outgrows one machine;
-    queueing and back-pressure are the server's (its 429/503 become ServerBusy here).
+    Several such servers behind a load balancer is how a deployment outgrows one machine.
+    With a ``scheduler`` (as a web host has: Services.llm) this process sends at most its
+    capacity (``llm.parallel``) requests at once and queues the rest first come, first served,
+    so a web host keeps its threads for pages when many ask; without one, queueing is the
+    server's. The server's own 429/503 become ServerBusy here.
     """
 
     def __init__(
@@ -35,6 +40,7 @@ class RemoteLLM:
         settings: LLMSettings,
         client: httpx.Client | None = None,
         expected_model: str | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         """``expected_model``: the model version this backend stands for; the server must be
         serving it under that name (`assistant model-server` does), or the request is
@@ -46,6 +52,7 @@ class RemoteLLM:
             raise ModelUnavailable("set ASSISTANT_LLM__REMOTE_URL for the remote backend")
         self.settings = settings
         self.expected_model = expected_model
+        self.scheduler = scheduler
         self.base_url = settings.remote_url.rstrip("/")
         headers = {"Authorization": f"Bearer {settings.remote_api_key}"}
         self._client = client or httpx.Client(
@@ -72,6 +79,20 @@ class RemoteLLM:
         timeout_s: float | None = None,
         temperature: float | None = None,
         stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        if self.scheduler is None:
+            yield from self._stream(messages, max_tokens, timeout_s, temperature, stop)
+            return
+        with self.scheduler.slot():  # ServerBusy at once when the queue is full
+            yield from self._stream(messages, max_tokens, timeout_s, temperature, stop)
+
+    def _stream(
+        self,
+        messages: list[ChatMessage],
+        max_tokens: int | None,
+        timeout_s: float | None,
+        temperature: float | None,
+        stop: Sequence[str],
     ) -> Iterator[str]:
         import httpx
 

@@ -181,7 +181,7 @@ class ServingLLM:
 
     @property
     def waiting(self) -> int:
-        """Requests waiting for the current model (0 for a remote one)."""
+        """Requests waiting for the current model (0 for a remote one without a queue)."""
         loaded = self._current
         scheduler = getattr(loaded.backend, "scheduler", None) if loaded is not None else None
         return int(scheduler.waiting) if scheduler is not None else 0

@@ -7,12 +7,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from assistant.errors import ModelUnavailable
-from assistant.llm import RemoteLLM
+from assistant.errors import ModelUnavailable, ServerBusy
+from assistant.llm import RemoteLLM, Scheduler
 from assistant.settings import LLMSettings, default_chat_model
 
 pytestmark = pytest.mark.slow
@@ -85,6 +86,39 @@ def test_remote_backend_streams_a_reply(server_url: str) -> None:
     stream.close()
     assert "".join(llm.stream_chat(MESSAGES, max_tokens=4)).strip()
     llm.close()
+
+
+def test_with_a_scheduler_a_web_host_sends_its_capacity_and_refuses_beyond(
+    server_url: str,
+) -> None:
+    settings = LLMSettings(backend="remote", remote_url=server_url, max_tokens=200)
+    llm = RemoteLLM(settings, scheduler=Scheduler(max_waiting=0, wait_timeout_s=5, capacity=1))
+    first = llm.stream_chat(MESSAGES)
+    assert next(first)  # holds the one slot while it streams
+    with pytest.raises(ServerBusy):
+        next(llm.stream_chat(MESSAGES, max_tokens=4))  # no room to wait: refused at once
+    first.close()  # a client that goes away frees its slot
+    assert "".join(llm.stream_chat(MESSAGES, max_tokens=4)).strip()
+    llm.close()
+
+
+def test_the_remote_backend_of_a_web_host_queues_llm_parallel_at_once(tmp_path: Path) -> None:
+    from assistant.services import Services
+    from assistant.settings import Settings
+
+    settings = Settings(
+        data_dir=tmp_path,
+        llm=LLMSettings(backend="remote", remote_url="http://127.0.0.1:9/v1", parallel=6),
+        web={"threads": 16},  # type: ignore[arg-type]
+    )
+    services = Services(settings)
+    services.db.upgrade()
+    with services.llm.use() as lease:
+        backend = lease.backend
+    assert isinstance(backend, RemoteLLM) and backend.scheduler is not None
+    assert backend.scheduler.capacity == 6
+    assert services.queue_limit() == 16 - 6 - 2  # threads - generating - reserved
+    services.close()
 
 
 def test_an_unreachable_server_is_model_unavailable() -> None:
