@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -50,7 +51,15 @@ def live(app: Flask, accounts) -> Iterator[tuple[str, requests.Session]]:  # typ
         thread.join(timeout=10)
 
 
+# The readiness probe answers 503 with its own report while the models are not loaded (never,
+# in this app): its documented answer, checked against its schema by ``conforms``.
+PROBES = {"/api/ready"}
+
+
 def _check(response: Any) -> None:
+    if response.status_code == 503 and urlsplit(response.request.url).path in PROBES:
+        assert response.json()["ready"] is False
+        return
     assert response.status_code < 500, (response.status_code, response.text[:500])
     if response.status_code >= 400 and response.request.method != "HEAD":
         body = response.json()
