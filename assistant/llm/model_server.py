@@ -91,11 +91,10 @@ class ModelServerAgent:
         self._server = self.start(version, path)
         self.serving = version
 
-    def _stop_server(self, drain: bool = True) -> None:
+    def _stop_server(self) -> None:
         server, self._server, self.serving = self._server, None, None
         if server is not None:
-            if drain:
-                self._drain(server)
+            self._drain(server)
             server.stop()
 
     def _drain(self, server: RunningServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -80,10 +81,8 @@ class RemoteLLM:
         temperature: float | None = None,
         stop: Sequence[str] = (),
     ) -> Iterator[str]:
-        if self.scheduler is None:
-            yield from self._stream(messages, max_tokens, timeout_s, temperature, stop)
-            return
-        with self.scheduler.slot():  # ServerBusy at once when the queue is full
+        # With a scheduler: ServerBusy at once when its queue is full.
+        with self.scheduler.slot() if self.scheduler is not None else contextlib.nullcontext():
             yield from self._stream(messages, max_tokens, timeout_s, temperature, stop)
 
     def _stream(
