@@ -14,7 +14,7 @@ serving, the prompt in the trained layout with the base's chat template):
 - prompt tokens/s and decoding tokens/s in llama.cpp (2 threads, greedy, 96 tokens);
 - seconds per optimizer step of the shipped training configuration (LoRA r16 on every
   projection, batch 4 x 2 accumulation, sequences as the bootstrap data makes them), model
-  loading excluded, and the whole bootstrap run that implies (282 steps).
+  loading excluded, and the whole bootstrap run that implies (the shipped run's steps).
 
 The last line printed with --json is one JSON object:
 {base: figures, "served": figures, "ratio_gemma_to_smollm2": ..., "ratio_gemma_to_served": ...}.
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHIPPED_RUN_STEPS = 282  # models/grounded-smollm2/manifest.json: run.steps
+SHIPPED_MANIFEST = ROOT / "models" / "grounded-smollm2" / "manifest.json"
 
 
 def log(message: str) -> None:
@@ -62,15 +62,10 @@ def gemma_file(given: Path | None) -> Path:
     return Path(out)
 
 
-def served_model_file() -> tuple[str, Path]:
+def served_model_file(services: Any) -> tuple[str, Path]:
     """(version name, file) of the model the product serves now (merged, requantized)."""
     from assistant.llm import registry, serving_file
-    from assistant.services import Services
-    from assistant.settings import Settings
 
-    services = Services(Settings())
-    services.db.upgrade()
-    _ = services.llm  # the shipped adapter merged and registered, as serving does
     active = registry.active_version(services.db)
     if active is None:
         raise SystemExit("no active model version")
@@ -78,16 +73,13 @@ def served_model_file() -> tuple[str, Path]:
     return active.name, Path(path)
 
 
-def product_examples(n: int) -> list[Any]:
+def product_examples(services: Any, n: int) -> list[Any]:
     """``n`` MedQuAD held-out questions with their evidence as serving selects it, and a
     target in the bootstrap's form (the best evidence sentence, cited)."""
     from assistant.asking.prompts import render_context
-    from assistant.services import Services
-    from assistant.settings import Settings
     from training.examples import Example
     from training.held_out import is_held_out
 
-    services = Services(Settings())
     shared = ROOT.parent / "shared" / "data" / "medical" / "medquad_qa_dev.jsonl"
     records = [json.loads(line) for line in shared.open(encoding="utf-8") if line.strip()]
     questions = [r["question"] for r in records if is_held_out(r["doc_id"])][:n]
@@ -107,13 +99,12 @@ def serving_speed(gguf: Path, examples: list[Any]) -> dict[str, float]:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
     from llama_cpp import Llama
 
-    from training.prompt_format import SYSTEM_PROMPT, chat_messages, template_for
+    from training.evaluate import served_chat_template, turn_end_tokens
+    from training.prompt_format import SYSTEM_PROMPT, chat_messages
 
     llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False)
-    gemma_turns = len(llm.tokenize(b"<start_of_turn>", add_bos=False, special=True)) == 1
     template = ImmutableSandboxedEnvironment().from_string(
-        llm.metadata.get("tokenizer.chat_template")
-        or template_for({"<start_of_turn>"} if gemma_turns else set())
+        served_chat_template(llm, turn_end_tokens(llm))
     )
     prompt_rates, decode_rates = [], []
     for example in examples:
@@ -144,13 +135,12 @@ def serving_speed(gguf: Path, examples: list[Any]) -> dict[str, float]:
     }
 
 
-def shipped_config() -> Any:
-    """The training configuration of the shipped model's run (its manifest)."""
+def shipped_config(manifest: dict[str, Any]) -> Any:
+    """The training configuration of the shipped model's run."""
     import dataclasses
 
     from training.config import TrainingConfig
 
-    manifest = json.loads((ROOT / "models" / "grounded-smollm2" / "manifest.json").read_text())
     known = {f.name for f in dataclasses.fields(TrainingConfig)}
     values = {k: v for k, v in manifest["training_config"].items() if k in known}
     values["target_modules"] = tuple(values.get("target_modules", ()))
@@ -158,7 +148,8 @@ def shipped_config() -> Any:
 
 
 def training_step_seconds(gguf: Path, examples: list[Any], steps: int) -> dict[str, float]:
-    """Seconds per optimizer step of the shipped training configuration on these examples."""
+    """Seconds per optimizer step of the shipped run's configuration on these examples, and
+    the hours its number of steps would take."""
     import random
 
     import torch
@@ -168,7 +159,8 @@ def training_step_seconds(gguf: Path, examples: list[Any], steps: int) -> dict[s
     from training.prompt_format import SYSTEM_PROMPT
     from training.train import wrap
 
-    config = shipped_config()
+    manifest = json.loads(SHIPPED_MANIFEST.read_text())
+    config = shipped_config(manifest)
     torch.set_num_threads(config.torch_threads)
     with tempfile.TemporaryDirectory() as cache:
         model, tokenizer = load_base(gguf, Path(cache))
@@ -194,7 +186,7 @@ def training_step_seconds(gguf: Path, examples: list[Any], steps: int) -> dict[s
     return {
         "seconds_per_step": round(per_step, 2),
         "mean_sequence_tokens": round(mean_tokens, 1),
-        "bootstrap_run_hours": round(per_step * SHIPPED_RUN_STEPS / 3600, 2),
+        "bootstrap_run_hours": round(per_step * manifest["run"]["steps"] / 3600, 2),
     }
 
 
@@ -208,13 +200,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    from assistant.services import Services
     from assistant.settings import Settings
 
-    smollm2 = Path(Settings().llm.model_path)  # the shipped base unless configured otherwise
+    services = Services(Settings())
+    services.db.upgrade()
+    _ = services.llm  # the shipped adapter merged and registered, as serving does
+    smollm2 = Path(services.settings.llm.model_path)  # the shipped base unless configured
     bases = {"smollm2-135m": smollm2, "gemma3-270m": gemma_file(args.gemma)}
-    examples = product_examples(args.questions)
+    examples = product_examples(services, args.questions)
     results: dict[str, Any] = {}
-    served_name, served = served_model_file()
+    served_name, served = served_model_file(services)
     results["served"] = {"version": served_name, **serving_speed(served, examples)}
     log(f"served {results['served']}")
     for name, gguf in bases.items():

@@ -20,7 +20,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,21 @@ def rouge_l(candidate: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def turn_end_tokens(llm: Any) -> dict[str, int]:
+    """The markers that close an assistant turn which are one token in ``llm``'s vocabulary,
+    with their token ids."""
+    ends = {m: llm.tokenize(m.encode(), add_bos=False, special=True) for m in TURN_ENDS}
+    return {marker: ids[0] for marker, ids in ends.items() if len(ids) == 1}
+
+
+def served_chat_template(llm: Any, turn_ends: Collection[str]) -> str:
+    """The chat template llama.cpp serves ``llm`` with: the GGUF's own, or for a base without
+    one, the template training gives it (Gemma's turns when its vocabulary has them)."""
+    return llm.metadata.get("tokenizer.chat_template") or template_for(
+        {"<start_of_turn>"} if "<end_of_turn>" in turn_ends else set()
+    )
+
+
 class ServedModel:
     """A GGUF in llama.cpp with the prompt built from its own chat template, as served."""
 
@@ -137,16 +152,10 @@ class ServedModel:
         # llama-cpp-python copy a vocabulary-wide row per step, which slows decoding ~40x.
         self.llm = Llama(**options, verbose=False)
         self.scorer = Llama(**options, logits_all=True, verbose=False)
-        ends = {
-            marker: self.llm.tokenize(marker.encode(), add_bos=False, special=True)
-            for marker in TURN_ENDS
-        }
-        known = {marker for marker, ids in ends.items() if len(ids) == 1}
-        template = self.llm.metadata.get("tokenizer.chat_template") or template_for(
-            {"<start_of_turn>"} if "<end_of_turn>" in known else set()
-        )
+        ends = turn_end_tokens(self.llm)
+        template = served_chat_template(self.llm, ends)
         self._template = ImmutableSandboxedEnvironment().from_string(template)
-        self.end_ids = {self.llm.token_eos(), *(ends[m][0] for m in known)}
+        self.end_ids = {self.llm.token_eos(), *ends.values()}
 
     def prompt_tokens(self, instruction: str, context: str, system_prompt: str) -> list[int]:
         text = self._template.render(
